@@ -1,0 +1,322 @@
+"""The SLA domain as plain data: customers, circuits, tickets, events, outages, alerts.
+
+No I/O here and no imports from the rest of monitord; every other module speaks
+in these types. Times are timezone-aware ``datetime`` values.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Union
+
+
+class CustomerLevel(enum.StrEnum):
+    """The operator's five customer levels."""
+
+    GROUP = "group"  # a national group account landed on the local network
+    PROVINCIAL = "provincial"
+    LOCAL_A = "local_a"  # brand, key industry and high-end clustered customers
+    LOCAL_B = "local_b"  # rated by each city by revenue and importance
+    LOCAL_C = "local_c"  # ordinary clustered customers
+
+
+class SlaClass(enum.StrEnum):
+    """SLA classes: commitment (AAA/AA/A), maintenance guarantee (I/II/III), quality level."""
+
+    AAA = "AAA"
+    AA = "AA"
+    A = "A"
+    I = "I"  # noqa: E741 - the operator's own name for the class
+    II = "II"
+    III = "III"
+    ORDINARY = "ordinary"
+
+
+VPN_SERVICE = "mpls_vpn"
+"""The service type whose circuits count as VPN (VPN restoration limits) by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Somebody who can be told about a fault: an account manager or a customer contact."""
+
+    name: str
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """An enterprise customer with its account manager and optional own contact."""
+
+    id: str
+    name: str
+    level: CustomerLevel
+    account_manager: Person
+    contact: Person | None = None
+    segment: str = ""  # e.g. brand, industry, high_end_cluster: picks some service limits
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """Where a circuit is watched: an SNMP device and one interface on it."""
+
+    host: str
+    port: int = 161
+    ifindex: int | None = None
+    ifname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Circuit:
+    """A leased circuit with its operator code, customer, service type and SLA class."""
+
+    id: str
+    customer: str
+    service: str
+    sla_class: SlaClass
+    vpn: bool = False
+    a_end: str = ""
+    z_end: str = ""
+    monitor: Monitor | None = None
+
+    @staticmethod
+    def vpn_default(service: str) -> bool:
+        """Whether a service type counts as VPN when the inventory does not say."""
+        return service == VPN_SERVICE
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """An announced maintenance window of one circuit: muted and excluded from availability."""
+
+    circuit: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Customers, circuits and maintenance windows, indexed by id."""
+
+    customers: dict[str, Customer]
+    circuits: dict[str, Circuit]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+
+class TicketEventType(enum.StrEnum):
+    """What can happen to a fault ticket."""
+
+    REPORTED = "reported"  # the fault enters the NOC queue; carries circuit and source
+    DISPATCHED = "dispatched"  # the NOC sent it to a repair team
+    ACCEPTED = "accepted"  # the repair team took it
+    PAUSED = "paused"  # on hold for a customer-side reason; stops the restoration clock
+    RESUMED = "resumed"  # the hold ended
+    RESTORED = "restored"  # service is back (repaired or rerouted)
+    CONFIRMED = "confirmed"  # restoration confirmed with the customer
+    REPORT_SENT = "report_sent"  # the fault report went to the customer
+    CLOSED = "closed"  # the ticket is finished
+    CUSTOMER_CAUSED = "customer_caused"  # the fault was the customer's: not SLA-affecting
+
+
+class ObservationType(enum.StrEnum):
+    """What monitoring can say about a circuit."""
+
+    DOWN = "down"
+    UP = "up"
+
+
+class TicketSource(enum.StrEnum):
+    """How a fault reached the NOC."""
+
+    CUSTOMER = "customer"  # the customer called the enterprise hotline
+    ACCOUNT_MANAGER = "account_manager"  # the account manager reported it for the customer
+    MONITORING = "monitoring"  # the NOC's own monitoring found it (a proactive ticket)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One step in a fault ticket's life."""
+
+    at: datetime
+    type: TicketEventType
+    ticket: str
+    circuit: str = ""  # set on `reported`
+    source: TicketSource | None = None  # set on `reported`
+    reason: str = ""  # set on `paused`
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A monitoring observation of a circuit's state."""
+
+    at: datetime
+    type: ObservationType
+    circuit: str
+
+
+Event = Union[TicketEvent, Observation]
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A fault ticket folded from its events; the first event of each kind counts."""
+
+    id: str
+    circuit: str
+    source: TicketSource
+    reported: datetime
+    dispatched: datetime | None = None
+    accepted: datetime | None = None
+    restored: datetime | None = None
+    confirmed: datetime | None = None
+    report_sent: datetime | None = None
+    closed: datetime | None = None
+    customer_caused: bool = False
+    pauses: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+
+    def paused_at(self, now: datetime) -> bool:
+        """Whether the ticket is on hold at ``now``."""
+        return any(s <= now and (e is None or now < e) for s, e in self.pauses)
+
+
+class DeadlineKind(enum.StrEnum):
+    """The limits every fault ticket runs against."""
+
+    DISPATCH = "dispatch"
+    ACCEPT = "accept"
+    RESTORE = "restore"
+    CONFIRM = "confirm"
+    REPORT = "report"
+
+
+class DeadlineState(enum.StrEnum):
+    """Where a deadline stands at an instant."""
+
+    PENDING = "pending"  # not done and not yet due
+    MET = "met"  # done at or before it was due
+    BREACHED = "breached"  # done late, or still not done when due
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """One limit of one ticket: when it started, when it is due and when it was done.
+
+    ``due`` is None while the clock is stopped (a restoration clock on hold).
+    """
+
+    ticket: str
+    circuit: str
+    kind: DeadlineKind
+    start: datetime
+    due: datetime | None
+    done_at: datetime | None
+
+    def state(self, now: datetime) -> DeadlineState:
+        """The deadline's state at ``now``: a limit is breached at its due instant."""
+        if self.done_at is not None and self.done_at <= now:
+            if self.due is not None and self.done_at > self.due:
+                return DeadlineState.BREACHED
+            return DeadlineState.MET
+        if self.due is not None and now >= self.due:
+            return DeadlineState.BREACHED
+        return DeadlineState.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A half-open stretch of time [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        """Length in seconds."""
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """An SLA-relevant outage of a circuit; ``end`` is None while it is still open."""
+
+    circuit: str
+    start: datetime
+    end: datetime | None
+    ticket: str = ""  # empty for an outage seen by monitoring only
+
+
+class AlertState(enum.StrEnum):
+    """An alert's life: armed, fired, over."""
+
+    INACTIVE = "inactive"  # nothing scheduled, or disarmed before it fired
+    PENDING = "pending"  # armed: its condition will hold at a known future instant
+    FIRING = "firing"  # its instant has come and the condition still holds
+    RESOLVED = "resolved"  # it fired and its condition has since ended
+
+
+Labels = tuple[tuple[str, str], ...]
+"""Alert labels as a sorted tuple of pairs, so they can key a dict."""
+
+
+def labels_of(**labels: str) -> Labels:
+    """Labels from keyword arguments, sorted; empty values are dropped."""
+    return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    """What makes an alert the same alert: its name and labels."""
+
+    name: str
+    labels: Labels
+
+
+@dataclass(slots=True)
+class Alert:
+    """An alert and its state; ``fired_at`` and ``resolved_at`` are exact instants."""
+
+    key: AlertKey
+    state: AlertState
+    fires_at: datetime | None = None  # when pending: the instant it will fire
+    fired_at: datetime | None = None
+    resolved_at: datetime | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The alert's name, e.g. ``RestoreBreached``."""
+        return self.key.name
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The alert's labels as a dict."""
+        return dict(self.key.labels)
+
+
+Condition = tuple[datetime, datetime | None]
+"""A stretch of time during which an alert's condition holds; end None: still holding."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPlan:
+    """What a subject (a ticket, a circuit's availability, ...) says about its alerts.
+
+    For each alert, the stretches during which it should fire, as known from
+    the facts so far; ``replan_at`` asks to be planned again at that instant
+    (e.g. at a month boundary, where a new downtime budget starts).
+    """
+
+    conditions: dict[AlertKey, list[Condition]]
+    replan_at: datetime | None = None
+
+
+def clip(start: datetime, end: datetime, lo: datetime, hi: datetime) -> Interval | None:
+    """The part of [start, end) inside [lo, hi), or None when they do not overlap."""
+    s, e = max(start, lo), min(end, hi)
+    return Interval(s, e) if s < e else None
+
+
+ZERO = timedelta(0)

@@ -1,0 +1,1 @@
+"""The SLA policy and its clocks: pure functions of (inventory, tickets, observations, now)."""

@@ -1,0 +1,177 @@
+"""The alerts the SLA rules ask for: facts -> for each alert, the stretches in which it fires.
+
+One planner per subject kind:
+
+- a ticket: each deadline's breach (from its due instant until done), its
+  warnings (from the instant each share of the limit has run) and escalation
+  steps (due + step), all ending when the deadline is done or the ticket closes;
+- a circuit's repeats: each repeat fault, from its report until it closes;
+- a circuit's availability: each budget-burn share of each month, from the
+  exact instant downtime reaches it until the month ends;
+- a circuit's monitoring: down from the first `down` of a run to the next `up`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels, labels_of
+from monitord.sla.availability import (
+    FOREVER,
+    Month,
+    MonthAvailability,
+    Span,
+    crossing,
+    month_availability,
+    monitoring_spans,
+    months_between,
+    outage_spans,
+    ticket_spans,
+)
+from monitord.sla.clocks import Clock, clock_start, ticket_clocks
+from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, Facts, Subject
+from monitord.sla.policy import AlertRole, OutageBasis, SlaPolicy
+from monitord.sla.repeats import repeat_faults
+
+
+def _share_label(share: float) -> str:
+    return f"{share * 100:g}"
+
+
+def _open(end: datetime | None) -> datetime | None:
+    return None if end is None or end >= FOREVER else end
+
+
+class SlaPlanner:
+    """Plans the alerts of any subject from the facts and the policy (a pure function of both and ``now``)."""
+
+    def __init__(self, policy: SlaPolicy, facts: Facts) -> None:
+        self.policy = policy
+        self.facts = facts
+
+    def __call__(self, subject: Subject, now: datetime) -> AlertPlan:
+        """The alert plan of one subject as of ``now``."""
+        kind, ident = subject
+        if kind == TICKET:
+            return AlertPlan(self._ticket(ident))
+        if kind == REPEAT:
+            return AlertPlan(self._repeats(ident))
+        if kind == AVAILABILITY:
+            return self._availability(ident, now)
+        if kind == DOWN:
+            return AlertPlan(self._down(ident))
+        raise ValueError(f"unknown subject kind {kind!r}")
+
+    # shared -----------------------------------------------------------------
+    def labels(self, circuit: Circuit, severity: str, **extra: str) -> Labels:
+        """The labels every alert carries, plus ``extra``."""
+        return labels_of(circuit=circuit.id, customer=circuit.customer, sla_class=circuit.sla_class.value,
+                         severity=severity, **extra)
+
+    def clocks(self, ticket_id: str) -> list[Clock]:
+        """The clocks (deadlines) of one ticket."""
+        t = self.facts.tickets[ticket_id]
+        circuit = self.facts.inventory.circuits[t.circuit]
+        customer = self.facts.inventory.customers[circuit.customer]
+        start = clock_start(t, self.facts.observations.get(t.circuit, ()))
+        return ticket_clocks(t, circuit, customer, self.policy, start)
+
+    def outage_spans(self, circuit_id: str) -> list[Span]:
+        """A circuit's SLA-affecting outage spans by the policy's basis, net of exclusions."""
+        basis = self.policy.outage_basis
+        obs = self.facts.observations.get(circuit_id, ())
+        ticket_out: list[Span] = []
+        excluded: list[Span] = list(self.facts.maintenance.get(circuit_id, ()))
+        for t in self.facts.circuit_tickets.get(circuit_id, ()):
+            spans = ticket_spans(t, clock_start(t, obs))
+            if t.customer_caused and self.policy.customer_caused.exclude_from_availability:
+                excluded.extend(spans)
+            else:
+                ticket_out.extend(spans)
+        return outage_spans(ticket_out, monitoring_spans(obs), excluded,
+                            basis is not OutageBasis.MONITORING, basis is not OutageBasis.TICKETS)
+
+    def availability(self, circuit_id: str, month: Month, now: datetime) -> MonthAvailability:
+        """A circuit's availability in ``month`` as of ``now``."""
+        circuit = self.facts.inventory.circuits[circuit_id]
+        target = self.policy.classes[circuit.sla_class].availability
+        return month_availability(circuit_id, self.outage_spans(circuit_id), month, target, self.policy.tz, now)
+
+    # planners ---------------------------------------------------------------
+    def _ticket(self, ticket_id: str) -> dict[AlertKey, list[Condition]]:
+        t = self.facts.tickets[ticket_id]
+        circuit = self.facts.inventory.circuits[t.circuit]
+        cls = self.policy.classes[circuit.sla_class]
+        out: dict[AlertKey, list[Condition]] = {}
+
+        def add(role: AlertRole, name: str, start: datetime | None, end: datetime | None, **extra: str) -> None:
+            if start is None or (end is not None and end <= start):
+                return
+            labels = self.labels(circuit, cls.severity[role.value], ticket=t.id, **extra)
+            out[AlertKey(name, labels)] = [(start, end)]
+
+        for clock in self.clocks(ticket_id):
+            d, names = clock.deadline, clock.rule.alerts
+            ends = [x for x in (d.done_at, t.closed) if x is not None]
+            end = min(ends) if ends else None
+            if AlertRole.WARNING in names:
+                for share in cls.warnings:
+                    add(AlertRole.WARNING, names[AlertRole.WARNING], clock.at_share(share), end,
+                        percent=_share_label(share))
+            if d.due is None:
+                continue
+            add(AlertRole.BREACH, names[AlertRole.BREACH], d.due, end)
+            if AlertRole.ESCALATION in names:
+                for step in cls.escalation:
+                    add(AlertRole.ESCALATION, names[AlertRole.ESCALATION], d.due + step.after, end, step=step.step)
+        return out
+
+    def _repeats(self, circuit_id: str) -> dict[AlertKey, list[Condition]]:
+        circuit = self.facts.inventory.circuits[circuit_id]
+        cls = self.policy.classes[circuit.sla_class]
+        if cls.repeat_months is None:
+            return {}
+        pairs = repeat_faults(self.facts.circuit_tickets.get(circuit_id, ()), cls.repeat_months, self.policy.tz,
+                              self.policy.customer_caused.counts_as_repeat)
+        return {
+            AlertKey(self.policy.alert_names.repeat,
+                     self.labels(circuit, cls.severity["repeat"], ticket=cur.id, previous_ticket=prev.id)):
+            [(cur.reported, cur.closed)]
+            for cur, prev in pairs
+        }
+
+    def _availability(self, circuit_id: str, now: datetime) -> AlertPlan:
+        circuit = self.facts.inventory.circuits[circuit_id]
+        cls = self.policy.classes[circuit.sla_class]
+        spans = self.outage_spans(circuit_id)
+        if not spans or not cls.budget_burn:
+            return AlertPlan({})
+        tz = self.policy.tz
+        current = Month.of(now, tz)
+        months: set[Month] = set()
+        for s, e in spans:
+            first = Month.of(s, tz)
+            last = Month.of(min(e, now), tz) if e < FOREVER else current
+            months.update(months_between(first, max(first, last)))
+        out: dict[AlertKey, list[Condition]] = {}
+        for month in months:
+            lo, hi = month.bounds(tz)
+            budget = month_availability(circuit_id, (), month, cls.availability, tz, lo).budget_seconds
+            for share in cls.budget_burn:
+                at = crossing(spans, lo, hi, share * budget)
+                if at is not None:
+                    labels = self.labels(circuit, cls.severity["budget_burn"], percent=_share_label(share),
+                                         month=str(month))
+                    out[AlertKey(self.policy.alert_names.budget_burn, labels)] = [(at, hi)]
+        # An outage still open runs into the next month's budget: plan again when it starts.
+        replan = current.next().bounds(tz)[0] if spans[-1][1] >= FOREVER else None
+        return AlertPlan(out, replan)
+
+    def _down(self, circuit_id: str) -> dict[AlertKey, list[Condition]]:
+        circuit = self.facts.inventory.circuits[circuit_id]
+        cls = self.policy.classes[circuit.sla_class]
+        spans = monitoring_spans(self.facts.observations.get(circuit_id, ()))
+        if not spans:
+            return {}
+        key = AlertKey(self.policy.alert_names.circuit_down, self.labels(circuit, cls.severity["circuit_down"]))
+        return {key: [(s, _open(e)) for s, e in spans]}

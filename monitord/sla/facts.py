@@ -1,0 +1,81 @@
+"""Facts: the inventory, tickets folded from their events, and monitoring observations.
+
+``Facts.apply`` takes one event and says which subjects it touched, so that
+only those are planned again: the work of an event is proportional to what
+it changes, not to the number of circuits.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+
+from monitord.domain import Event, Inventory, Observation, Ticket, TicketEvent, TicketEventType, TicketSource
+from monitord.sla.availability import Span
+from monitord.sla.clocks import TicketError, fold
+
+Subject = tuple[str, str]
+"""What an alert plan is made for: ("ticket", id), or ("repeat" | "availability" | "down", circuit)."""
+
+TICKET, REPEAT, AVAILABILITY, DOWN = "ticket", "repeat", "availability", "down"
+
+_REPEAT_CHANGERS = {TicketEventType.REPORTED, TicketEventType.CUSTOMER_CAUSED, TicketEventType.CLOSED}
+
+
+class FactError(ValueError):
+    """An event that cannot be taken: unknown circuit, or a ticket step without a report."""
+
+
+class Facts:
+    """What is known so far, indexed for the planners."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.tickets: dict[str, Ticket] = {}
+        self.circuit_tickets: dict[str, list[Ticket]] = defaultdict(list)
+        self.observations: dict[str, list[Observation]] = defaultdict(list)
+        self.maintenance: dict[str, list[Span]] = defaultdict(list)
+        for w in inventory.maintenance:
+            self.maintenance[w.circuit].append((w.start, w.end))
+
+    def apply(self, event: Event) -> set[Subject]:
+        """Take one event; returns the subjects whose alerts may have changed."""
+        if isinstance(event, TicketEvent):
+            return self._ticket_event(event)
+        return self._observation(event)
+
+    def _ticket_event(self, event: TicketEvent) -> set[Subject]:
+        known = self.tickets.get(event.ticket)
+        if event.type is TicketEventType.REPORTED:
+            if event.circuit not in self.inventory.circuits:
+                raise FactError(f"unknown circuit {event.circuit!r}")
+            if known is not None and known.circuit != event.circuit:
+                raise FactError(f"ticket {event.ticket} was reported on circuit {known.circuit}, not {event.circuit}")
+        try:
+            ticket = fold(known, event)
+        except TicketError as exc:
+            raise FactError(str(exc)) from exc
+        if known is None:
+            self.tickets[ticket.id] = ticket
+            self.circuit_tickets[ticket.circuit].append(ticket)
+        subjects: set[Subject] = {(TICKET, ticket.id), (AVAILABILITY, ticket.circuit)}
+        if event.type in _REPEAT_CHANGERS:
+            subjects.add((REPEAT, ticket.circuit))
+        return subjects
+
+    def _observation(self, obs: Observation) -> set[Subject]:
+        if obs.circuit not in self.inventory.circuits:
+            raise FactError(f"unknown circuit {obs.circuit!r}")
+        seq = self.observations[obs.circuit]
+        if seq and seq[-1].at <= obs.at:
+            seq.append(obs)
+        else:
+            bisect.insort(seq, obs, key=lambda o: o.at)
+        subjects: set[Subject] = {(DOWN, obs.circuit), (AVAILABILITY, obs.circuit)}
+        # A proactive ticket's restoration clock starts at the first `down` seen.
+        subjects.update(
+            (TICKET, t.id)
+            for t in self.circuit_tickets.get(obs.circuit, ())
+            if t.source is TicketSource.MONITORING and t.restored is None
+        )
+        return subjects

@@ -1,0 +1,1 @@
+"""What the scheduler polls; each source returns domain objects."""
