@@ -14,7 +14,7 @@ from pathlib import Path
 
 from monitord.calendar import CalendarCoverageError
 from monitord.config import load_settings
-from monitord.evaluate import EvaluationError, evaluate
+from monitord.evaluate import EvaluationError, check_events, evaluate
 from monitord.sla.policy import load_policy
 from monitord.sources.events import EventError, parse_instant, read_jsonl
 from monitord.sources.inventory import load_inventory
@@ -76,7 +76,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _err(f"{args.events}: cannot read: {exc.strerror}")
         return 2
     if bad_lines:
-        _err(*bad_lines)
+        # Report every bad line in one run: also those that parse but name unknown things.
+        found = [(b.line, b.message) for b in bad_lines]
+        found += [(b.position, b.message) for b in check_events(inventory, events)]
+        _err(*(f"{args.events}:{n}: {msg}" for n, msg in sorted(found)))
         return 2
     try:
         result = evaluate(policy, inventory, events, at)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Union
 
 
 class CustomerLevel(enum.StrEnum):
@@ -157,7 +156,7 @@ class Observation:
     circuit: str
 
 
-Event = Union[TicketEvent, Observation]
+Event = TicketEvent | Observation
 
 
 @dataclass(slots=True)

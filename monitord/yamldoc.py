@@ -8,6 +8,7 @@ them in one run.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,9 +102,13 @@ def _load_nodes(text: str, file: str, problems: Problems) -> tuple[Any, dict[Pat
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark, ctx = exc.problem_mark, exc.context_mark
+        where = f" ({exc.context} at line {ctx.line + 1})" if exc.context and ctx else ""
+        problems.add(file, (mark.line + 1) if mark else 1, "", f"not valid YAML: {exc.problem}{where}")
+        return None, lines
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.add(file, (mark.line + 1) if mark else 1, "", f"not valid YAML: {exc}")
+        problems.add(file, 1, "", f"not valid YAML: {exc}")
         return None, lines
     finally:
         loader.dispose()
@@ -111,13 +116,16 @@ def _load_nodes(text: str, file: str, problems: Problems) -> tuple[Any, dict[Pat
     def walk(node: yaml.Node | None, path: Path_) -> Any:
         if node is None:
             return None
-        lines[path] = node.start_mark.line + 1
+        # A mapping entry is located at its key's line (set by the parent), which is
+        # where a user looks for `key:` even when the value is a block below it.
+        lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for knode, vnode in node.value:
                 key = str(loader.construct_object(knode, deep=True))
                 if key in out:
                     problems.add(file, knode.start_mark.line + 1, format_path((*path, key)), "duplicate key")
+                lines[(*path, key)] = knode.start_mark.line + 1
                 out[key] = walk(vnode, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -322,10 +330,8 @@ class Section:
         """An ISO 8601 instant with its UTC offset."""
         v = self.value
         if isinstance(v, str):
-            try:
+            with contextlib.suppress(ValueError):
                 v = datetime.fromisoformat(v)
-            except ValueError:
-                pass
         if isinstance(v, datetime):
             if v.tzinfo is None:
                 self.error(f"time {self.value!s} has no UTC offset (write e.g. +08:00)")

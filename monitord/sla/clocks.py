@@ -18,7 +18,6 @@ from monitord.domain import (
     Circuit,
     Customer,
     Deadline,
-    DeadlineKind,
     Observation,
     ObservationType,
     Ticket,
@@ -89,10 +88,7 @@ def clock_start(ticket: Ticket, observations: Sequence[Observation]) -> datetime
     for obs in observations:
         if obs.at > ticket.reported:
             break
-        if obs.type is ObservationType.DOWN:
-            start = start or obs.at
-        else:
-            start = None
+        start = start or obs.at if obs.type is ObservationType.DOWN else None
     return start or ticket.reported
 
 
@@ -163,11 +159,3 @@ def ticket_clocks(
             continue  # closed before the limit came due: it no longer applies
         clocks.append(Clock(Deadline(ticket.id, ticket.circuit, kind, start, due, done_at), rule, length, pauses))
     return clocks
-
-
-def deadlines_of(clocks: Sequence[Clock]) -> list[Deadline]:
-    """The deadlines of some clocks."""
-    return [c.deadline for c in clocks]
-
-
-__all__ = ["Clock", "DeadlineKind", "TicketError", "clock_start", "deadlines_of", "fold", "running_instant", "ticket_clocks"]

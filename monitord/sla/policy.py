@@ -198,7 +198,7 @@ class SlaPolicy:
 
 
 def load_policy(rules_dir: Path | str, outage_basis: OutageBasis | None = None) -> SlaPolicy:
-    """Load and validate every ``*.yaml`` in ``rules_dir``; raises ``InputError`` listing every problem."""
+    """Load and validate every ``*.yaml`` in ``rules_dir`` (or one rules file); raises ``InputError``."""
     problems = Problems()
     root = _merge_files(Path(rules_dir), problems)
     problems.raise_if_any()
@@ -217,10 +217,13 @@ class _Merged:
 
 
 def _merge_files(rules_dir: Path, problems: Problems) -> _Merged:
-    if not rules_dir.is_dir():
+    if rules_dir.is_file():
+        files = [rules_dir]
+    elif rules_dir.is_dir():
+        files = sorted(rules_dir.glob("*.yaml"))
+    else:
         problems.add(str(rules_dir), 0, "", "rules directory not found")
         return _Merged({}, ())
-    files = sorted(rules_dir.glob("*.yaml"))
     if not files:
         problems.add(str(rules_dir), 0, "", "no *.yaml rule files in this directory")
     merged: dict[str, Section] = {}
@@ -349,7 +352,9 @@ class _Builder:
                 out[role] = name
         return out
 
-    def _classes(self, defaults: Section | None, deadlines: dict[DeadlineKind, DeadlineRule]) -> dict[SlaClass, ClassPolicy]:
+    def _classes(
+        self, defaults: Section | None, deadlines: dict[DeadlineKind, DeadlineRule]
+    ) -> dict[SlaClass, ClassPolicy]:
         base_warn: tuple[float, ...] = ()
         base_esc: tuple[EscalationStep, ...] = ()
         base_burn: tuple[float, ...] = ()
@@ -377,26 +382,27 @@ class _Builder:
             tier_sec, avail_sec = c.get("tier", required=True), c.get("availability", required=True)
             tier = tier_sec.enum(Tier) if tier_sec else None
             avail = avail_sec.percent() if avail_sec else None
-            limits = self._limits(c.get("limits"))
+            limits_sec = c.get("limits")
+            limits = self._limits(limits_sec)
             vpn_limits = self._limits(c.get("vpn_limits"))
+            given = limits_sec.value if limits_sec and limits_sec.is_mapping() else {}
             for kind, rule in deadlines.items():
-                if rule.limit is None and kind not in limits:
-                    (c.get("limits") or c).error(f"missing limit for '{kind}' (the deadlines rule gives no default)")
+                if rule.limit is None and kind.value not in given:
+                    (limits_sec or c).error(f"missing limit for '{kind}' (the deadlines rule gives no default)")
             rw = c.get("repeat_window")
             repeat = rw.months() if rw else None
             pn = c.get("proactive_notice")
             proactive = bool(pn.bool()) if pn else False
             w, e, b, s = c.get("warnings"), c.get("escalation"), c.get("budget_burn"), c.get("severity")
+            warnings = self._shares(w) if w else base_warn
+            escalation = self._escalation(e) if e else base_esc
+            burn = self._shares(b) if b else base_burn
+            severity = self._severity(s, base_sev) if s else base_sev
             if tier is None or avail is None:
                 continue
             cls = SlaClass(name)
-            out[cls] = ClassPolicy(
-                cls, tier, avail, limits, vpn_limits, repeat, proactive,
-                self._shares(w) if w else base_warn,
-                self._escalation(e) if e else base_esc,
-                self._shares(b) if b else base_burn,
-                self._severity(s, base_sev) if s else base_sev,
-            )
+            out[cls] = ClassPolicy(cls, tier, avail, limits, vpn_limits, repeat, proactive, warnings, escalation,
+                                   burn, severity)
         return out
 
     def _limits(self, sec: Section | None) -> dict[DeadlineKind, Limit | None]:

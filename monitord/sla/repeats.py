@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar as _cal
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -32,6 +33,6 @@ def repeat_faults(
     )
     return [
         (cur, prev)
-        for prev, cur in zip(affecting, affecting[1:], strict=False)
+        for prev, cur in itertools.pairwise(affecting)
         if cur.reported < add_months(prev.reported, window_months, tz)
     ]

@@ -42,6 +42,9 @@ def load_inventory(path: Path | str) -> Inventory:
 def inventory_from(doc: Section) -> Inventory:
     """An inventory from a parsed section; problems go to the section's collector."""
     doc.only("customers", "circuits", "maintenance")
+    # References are checked against every id declared, valid or not, so that one
+    # bad entry is reported once and not again by everything that names it.
+    declared = {"customers": _ids(doc, "customers"), "circuits": _ids(doc, "circuits")}
     customers: dict[str, Customer] = {}
     for c in _list(doc, "customers"):
         cust = _customer(c)
@@ -51,7 +54,7 @@ def inventory_from(doc: Section) -> Inventory:
             customers[cust.id] = cust
     circuits: dict[str, Circuit] = {}
     for c in _list(doc, "circuits"):
-        circ = _circuit(c, customers)
+        circ = _circuit(c, customers, declared["customers"])
         if circ is not None:
             if circ.id in circuits:
                 c.error(f"duplicate circuit id {circ.id!r}")
@@ -62,15 +65,18 @@ def inventory_from(doc: Section) -> Inventory:
         circuit, start, end = (_req(m, k) for k in ("circuit", "start", "end"))
         cid = circuit.str() if circuit else None
         s, e = (start.instant() if start else None), (end.instant() if end else None)
-        if cid is not None and cid not in circuits:
+        if cid is not None and cid not in declared["circuits"]:
             assert circuit is not None
             circuit.error(f"unknown circuit {cid!r}")
-        elif cid and s and e:
-            if e <= s:
-                m.error("end must be after start")
-            else:
-                windows.append(MaintenanceWindow(cid, s, e))
+        if s and e and e <= s:
+            m.error("end must be after start")
+        elif cid in circuits and s and e:
+            windows.append(MaintenanceWindow(cid, s, e))
     return Inventory(customers, circuits, tuple(windows))
+
+
+def _ids(doc: Section, key: str) -> set[str]:
+    return {str(v.value["id"]) for v in _list(doc, key) if v.is_mapping() and "id" in v.value}
 
 
 def _list(doc: Section, key: str) -> list[Section]:
@@ -110,14 +116,15 @@ def _customer(c: Section) -> Customer | None:
     return Customer(cid, cname, lvl, manager, contact, segment)
 
 
-def _circuit(c: Section, customers: dict[str, Customer]) -> Circuit | None:
+def _circuit(c: Section, customers: dict[str, Customer], declared: set[str]) -> Circuit | None:
     c.only("id", "customer", "service", "sla_class", "vpn", "a_end", "z_end", "monitor")
     ident, cust, service, cls = (_req(c, k) for k in ("id", "customer", "service", "sla_class"))
     cid = ident.str() if ident else None
     customer = cust.str() if cust else None
-    if customer is not None and customer not in customers:
+    if customer is not None and customer not in declared:
         assert cust is not None
         cust.error(f"unknown customer {customer!r}")
+    if customer not in customers:
         customer = None
     svc = service.str() if service else None
     sla = cls.enum(SlaClass) if cls else None
