@@ -52,15 +52,20 @@ class WorkCalendar:
             )
         return bool(chinese_calendar.is_workday(day))
 
+    _ends: dict[tuple[date, int], datetime] = field(default_factory=dict, compare=False, repr=False)
+
     def end_of_working_day(self, start: datetime, n: int) -> datetime:
         """The end (24:00 local) of the ``n``-th working day after the local day of ``start``."""
-        day = start.astimezone(self.tz).date()
-        counted = 0
-        while counted < n:
-            day += timedelta(days=1)
-            if self.is_workday(day):
-                counted += 1
-        return datetime.combine(day + timedelta(days=1), time(0), self.tz)
+        first = start.astimezone(self.tz).date()
+        found = self._ends.get((first, n))  # memoised: every ticket of a day asks the same
+        if found is None:
+            day, counted = first, 0
+            while counted < n:
+                day += timedelta(days=1)
+                if self.is_workday(day):
+                    counted += 1
+            found = self._ends[(first, n)] = datetime.combine(day + timedelta(days=1), time(0), self.tz)
+        return found
 
     def local(self, instant: datetime) -> datetime:
         """``instant`` in the local zone."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 
 class CustomerLevel(enum.StrEnum):
@@ -199,11 +200,11 @@ class DeadlineState(enum.StrEnum):
     BREACHED = "breached"  # done late, or still not done when due
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
+class Deadline(NamedTuple):
     """One limit of one ticket: when it started, when it is due and when it was done.
 
     ``due`` is None while the clock is stopped (a restoration clock on hold).
+    A NamedTuple rather than a dataclass: a cold start builds a million of them.
     """
 
     ticket: str
@@ -258,11 +259,6 @@ class AlertState(enum.StrEnum):
 
 Labels = tuple[tuple[str, str], ...]
 """Alert labels as a sorted tuple of pairs, so they can key a dict."""
-
-
-def labels_of(**labels: str) -> Labels:
-    """Labels from keyword arguments, sorted; empty values are dropped."""
-    return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,11 +101,15 @@ class Engine:
         self.now = max(self.now, now) if self.now else now
         return out
 
-    def advance(self, now: datetime) -> list[Transition]:
-        """Apply every change due at or before ``now``, each at its own instant, in order."""
+    def advance(self, now: datetime, *, before: bool = False) -> list[Transition]:
+        """Apply every change due at or before ``now`` (strictly before, with ``before``), in order.
+
+        Callers about to take an event at ``now`` advance ``before`` it: a limit done at
+        exactly its due instant is met, so the event must be seen before that instant's timers.
+        """
         out: list[Transition] = []
         heap = self._heap
-        while heap and heap[0][0] <= now:
+        while heap and (heap[0][0] < now if before else heap[0][0] <= now):
             at, _, is_replan, target, version = heapq.heappop(heap)
             if is_replan:
                 if self._subject_version.get(target) == version:

@@ -99,7 +99,7 @@ def evaluate(policy: SlaPolicy, inventory: Inventory, events: Sequence[tuple[int
     engine = Engine(planner)  # type: ignore[arg-type]
     timeline = sorted((e for e in events if e[1].at <= at), key=lambda pe: pe[1].at)
     for pos, event in timeline:
-        engine.advance(event.at)
+        engine.advance(event.at, before=True)
         try:
             subjects = facts.apply(event)
         except FactError as exc:

@@ -15,6 +15,8 @@ A test file::
               - {name: RestoreBreached, labels: {ticket: T1}, fired_at: "2026-10-08T11:00:00+08:00"}
             fired:            # optional: each must be among the alerts fired at or before `at`
               - {name: RestoreWarning, labels: {percent: "50"}, resolved_at: "..."}
+            not_fired:        # optional: none of these may be among the alerts fired at or before `at`
+              - {name: DispatchOverdue, labels: {ticket: T1}}
             deadlines:        # each must match one deadline; only the fields given are compared
               - {ticket: T1, kind: restore, due: "2026-10-08T11:00:00+08:00", state: breached}
             availability:     # each must match one circuit-month; numbers within 1e-3
@@ -133,12 +135,13 @@ def load_test_file(path: Path, problems: Problems) -> TestFile | None:
                 e.error(str(exc))
         checks = []
         for c in (ch.list() if (ch := t.get("evaluate", required=True)) else []):
-            c.only("at", "alerts", "fired", "deadlines", "availability")
+            c.only("at", "alerts", "fired", "not_fired", "deadlines", "availability")
             at_sec = c.get("at", required=True)
             at = at_sec.instant() if at_sec else None
             expected = {
                 "alerts": _entries(c.get("alerts"), _ALERT_FIELDS),
                 "fired": _entries(c.get("fired"), _ALERT_FIELDS),
+                "not_fired": _entries(c.get("not_fired"), _ALERT_FIELDS),
                 "deadlines": _entries(c.get("deadlines"), _DEADLINE_FIELDS),
                 "availability": _entries(c.get("availability"), _AVAIL_FIELDS),
             }
@@ -179,7 +182,7 @@ def _diff(what: str, expected: list[dict[str, Any]], actual: list[dict[str, Any]
     return "\n".join("      " + line for line in lines)
 
 
-_IDENTITY = {"alerts": ("name",), "fired": ("name",), "deadlines": ("ticket", "kind"),
+_IDENTITY = {"alerts": ("name",), "fired": ("name",), "not_fired": ("name",), "deadlines": ("ticket", "kind"),
              "availability": ("circuit", "month")}
 
 
@@ -202,6 +205,9 @@ def _failure(what: str, expected: list[dict[str, Any]], got: list[dict[str, Any]
     lists are checked entry by entry, and the diff shows each missing entry
     beside the actual entries of the same identity (name, ticket+kind, ...).
     """
+    if what == "not_fired":
+        present = [a for a in got if any(_same(e, a) for e in expected)]
+        return _diff(what, [], present) if present else None
     missing = _unmatched(expected, got)
     if what == "alerts":
         if missing or len(expected) != len(got):
@@ -226,7 +232,7 @@ def run_case(policy: SlaPolicy, inventory: Inventory, case: Case) -> list[str]:
         except CalendarCoverageError as exc:
             return [f"    calendar: {exc}"]
         firing = [a for a in doc["alerts"] if a["resolved_at"] is None]
-        actual = {"alerts": firing, "fired": doc["alerts"], "deadlines": doc["deadlines"],
+        actual = {"alerts": firing, "fired": doc["alerts"], "not_fired": doc["alerts"], "deadlines": doc["deadlines"],
                   "availability": doc["availability"]}
         for what, exp in check.expected.items():
             diff = _failure(what, exp, actual[what])

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels, labels_of
+from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels
 from monitord.sla.availability import (
     FOREVER,
     Month,
     MonthAvailability,
     Span,
+    budget_seconds,
     crossing,
     monitoring_spans,
     month_availability,
-    months_between,
     outage_spans,
     ticket_spans,
 )
@@ -65,8 +65,10 @@ class SlaPlanner:
     # shared -----------------------------------------------------------------
     def labels(self, circuit: Circuit, severity: str, **extra: str) -> Labels:
         """The labels every alert carries, plus ``extra``."""
-        return labels_of(circuit=circuit.id, customer=circuit.customer, sla_class=circuit.sla_class.value,
-                         severity=severity, **extra)
+        base = {"circuit": circuit.id, "customer": circuit.customer, "sla_class": circuit.sla_class.value,
+                "severity": severity}
+        base.update(extra)
+        return tuple(sorted(base.items()))
 
     def clocks(self, ticket_id: str) -> list[Clock]:
         """The clocks (deadlines) of one ticket."""
@@ -76,13 +78,20 @@ class SlaPlanner:
         start = clock_start(t, self.facts.observations.get(t.circuit, ()))
         return ticket_clocks(t, circuit, customer, self.policy, start)
 
-    def outage_spans(self, circuit_id: str) -> list[Span]:
-        """A circuit's SLA-affecting outage spans by the policy's basis, net of exclusions."""
+    def outage_spans(self, circuit_id: str, since: datetime | None = None) -> list[Span]:
+        """A circuit's SLA-affecting outage spans by the policy's basis, net of exclusions.
+
+        With ``since``, tickets that ended before it are skipped: the spans are then
+        exact from ``since`` on, which is all a month's figures need.
+        """
         basis = self.policy.outage_basis
         obs = self.facts.observations.get(circuit_id, ())
         ticket_out: list[Span] = []
         excluded: list[Span] = list(self.facts.maintenance.get(circuit_id, ()))
         for t in self.facts.circuit_tickets.get(circuit_id, ()):
+            ended = t.restored or t.closed
+            if since is not None and ended is not None and ended < since:
+                continue
             spans = ticket_spans(t, clock_start(t, obs))
             if t.customer_caused and self.policy.customer_caused.exclude_from_availability:
                 excluded.extend(spans)
@@ -95,7 +104,8 @@ class SlaPlanner:
         """A circuit's availability in ``month`` as of ``now``."""
         circuit = self.facts.inventory.circuits[circuit_id]
         target = self.policy.classes[circuit.sla_class].availability
-        return month_availability(circuit_id, self.outage_spans(circuit_id), month, target, self.policy.tz, now)
+        spans = self.outage_spans(circuit_id, since=month.bounds(self.policy.tz)[0])
+        return month_availability(circuit_id, spans, month, target, self.policy.tz, now)
 
     # planners ---------------------------------------------------------------
     def _ticket(self, ticket_id: str) -> dict[AlertKey, list[Condition]]:
@@ -143,20 +153,18 @@ class SlaPlanner:
     def _availability(self, circuit_id: str, now: datetime) -> AlertPlan:
         circuit = self.facts.inventory.circuits[circuit_id]
         cls = self.policy.classes[circuit.sla_class]
-        spans = self.outage_spans(circuit_id)
-        if not spans or not cls.budget_burn:
-            return AlertPlan({})
         tz = self.policy.tz
         current = Month.of(now, tz)
-        months: set[Month] = set()
-        for s, e in spans:
-            first = Month.of(s, tz)
-            last = Month.of(min(e, now), tz) if e < FOREVER else current
-            months.update(months_between(first, max(first, last)))
+        spans = self.outage_spans(circuit_id, since=current.bounds(tz)[0])
+        if not spans or not cls.budget_burn:
+            return AlertPlan({})
+        # Only months not yet over: a finished month's burn alerts were planned while it ran.
+        months = {current} if spans[-1][1] > current.bounds(tz)[0] else set()
+        months.update(Month.of(s, tz) for s, _ in spans if Month.of(s, tz) > current)
         out: dict[AlertKey, list[Condition]] = {}
         for month in months:
             lo, hi = month.bounds(tz)
-            budget = month_availability(circuit_id, (), month, cls.availability, tz, lo).budget_seconds
+            budget = budget_seconds(cls.availability, (hi - lo).total_seconds())
             for share in cls.budget_burn:
                 at = crossing(spans, lo, hi, share * budget)
                 if at is not None:

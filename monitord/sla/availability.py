@@ -10,6 +10,7 @@ budget share is exact and known in advance.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,8 +80,11 @@ def crossing(spans: Sequence[Span], lo: datetime, hi: datetime, seconds: float) 
 
 
 def ticket_spans(ticket: Ticket, start: datetime) -> list[Span]:
-    """A ticket's outage: clock start -> restored (open: on), less the time on hold."""
-    end = ticket.restored or FOREVER
+    """A ticket's outage: clock start -> restored (open: on), less the time on hold.
+
+    A ticket closed without a `restored` event ends its outage when it closes.
+    """
+    end = ticket.restored or ticket.closed or FOREVER
     cuts = union((ps, pe or FOREVER) for ps, pe in ticket.pauses)
     return subtract([(start, end)], cuts) if start < end else []
 
@@ -116,8 +120,7 @@ class Month:
 
     def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """Its first instant and the first instant of the next month."""
-        nxt = self.next()
-        return datetime(self.year, self.month, 1, tzinfo=tz), datetime(nxt.year, nxt.month, 1, tzinfo=tz)
+        return _bounds(self, tz)
 
     @classmethod
     def of(cls, instant: datetime, tz: ZoneInfo) -> Month:
@@ -132,6 +135,12 @@ class Month:
         if not 1 <= int(m) <= 12:
             raise ValueError(f"not a month: {text}")
         return cls(int(y), int(m))
+
+
+@functools.lru_cache(maxsize=1024)
+def _bounds(month: Month, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    nxt = month.next()
+    return datetime(month.year, month.month, 1, tzinfo=tz), datetime(nxt.year, nxt.month, 1, tzinfo=tz)
 
 
 def months_between(first: Month, last: Month) -> list[Month]:

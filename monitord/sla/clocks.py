@@ -11,8 +11,8 @@ that limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from monitord.domain import (
     Circuit,
@@ -111,8 +111,7 @@ def running_instant(start: datetime, amount: timedelta, pauses: Sequence[Pause])
     return t + remaining
 
 
-@dataclass(frozen=True, slots=True)
-class Clock:
+class Clock(NamedTuple):
     """A deadline with what it takes to place shares of it (warnings at 50 %, 80 %)."""
 
     deadline: Deadline
@@ -141,21 +140,19 @@ def ticket_clocks(
         Milestone.RESTORED: ticket.restored,
     }
     clocks: list[Clock] = []
-    for kind, rule in policy.deadlines.items():
-        if ticket.customer_caused and kind in policy.customer_caused.waives:
-            continue
-        limit = policy.limit_for(kind, circuit, customer)
+    waived = policy.customer_caused.waives if ticket.customer_caused else ()
+    for rule, limit in policy.limits_of(circuit, customer):
         start = milestones[rule.start]
-        if limit is None or start is None:
+        if start is None or rule.kind in waived:
             continue
         if isinstance(limit, WorkingDays):
             length = policy.calendar.end_of_working_day(start, limit.days) - start
         else:
             length = limit
-        pauses = tuple(ticket.pauses) if rule.pausable else ()
-        due = running_instant(start, length, pauses)
-        done_at: datetime | None = getattr(ticket, DONE_BY[kind])
+        pauses = tuple(ticket.pauses) if rule.pausable and ticket.pauses else ()
+        due = running_instant(start, length, pauses) if pauses else start + length
+        done_at: datetime | None = getattr(ticket, DONE_BY[rule.kind])
         if ticket.closed is not None and done_at is None and (due is None or due > ticket.closed):
             continue  # closed before the limit came due: it no longer applies
-        clocks.append(Clock(Deadline(ticket.id, ticket.circuit, kind, start, due, done_at), rule, length, pauses))
+        clocks.append(Clock(Deadline(ticket.id, ticket.circuit, rule.kind, start, due, done_at), rule, length, pauses))
     return clocks

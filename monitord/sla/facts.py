@@ -41,10 +41,29 @@ class Facts:
     def apply(self, event: Event) -> set[Subject]:
         """Take one event; returns the subjects whose alerts may have changed."""
         if isinstance(event, TicketEvent):
-            return self._ticket_event(event)
-        return self._observation(event)
+            ticket = self._ticket_event(event)
+            subjects: set[Subject] = {(TICKET, ticket.id), (AVAILABILITY, ticket.circuit)}
+            if event.type in _REPEAT_CHANGERS:
+                subjects.add((REPEAT, ticket.circuit))
+            return subjects
+        self._observation(event)
+        subjects = {(DOWN, event.circuit), (AVAILABILITY, event.circuit)}
+        # A proactive ticket's restoration clock starts at the first `down` seen.
+        subjects.update(
+            (TICKET, t.id)
+            for t in self.circuit_tickets.get(event.circuit, ())
+            if t.source is TicketSource.MONITORING and t.restored is None
+        )
+        return subjects
 
-    def _ticket_event(self, event: TicketEvent) -> set[Subject]:
+    def load(self, event: Event) -> None:
+        """Take one event at start-up, when every subject is planned afterwards anyway."""
+        if isinstance(event, TicketEvent):
+            self._ticket_event(event)
+        else:
+            self._observation(event)
+
+    def _ticket_event(self, event: TicketEvent) -> Ticket:
         known = self.tickets.get(event.ticket)
         if event.type is TicketEventType.REPORTED:
             if event.circuit not in self.inventory.circuits:
@@ -58,12 +77,9 @@ class Facts:
         if known is None:
             self.tickets[ticket.id] = ticket
             self.circuit_tickets[ticket.circuit].append(ticket)
-        subjects: set[Subject] = {(TICKET, ticket.id), (AVAILABILITY, ticket.circuit)}
-        if event.type in _REPEAT_CHANGERS:
-            subjects.add((REPEAT, ticket.circuit))
-        return subjects
+        return ticket
 
-    def _observation(self, obs: Observation) -> set[Subject]:
+    def _observation(self, obs: Observation) -> None:
         if obs.circuit not in self.inventory.circuits:
             raise FactError(f"unknown circuit {obs.circuit!r}")
         seq = self.observations[obs.circuit]
@@ -71,11 +87,3 @@ class Facts:
             seq.append(obs)
         else:
             bisect.insort(seq, obs, key=lambda o: o.at)
-        subjects: set[Subject] = {(DOWN, obs.circuit), (AVAILABILITY, obs.circuit)}
-        # A proactive ticket's restoration clock starts at the first `down` seen.
-        subjects.update(
-            (TICKET, t.id)
-            for t in self.circuit_tickets.get(obs.circuit, ())
-            if t.source is TicketSource.MONITORING and t.restored is None
-        )
-        return subjects
