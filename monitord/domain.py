@@ -261,8 +261,7 @@ Labels = tuple[tuple[str, str], ...]
 """Alert labels as a sorted tuple of pairs, so they can key a dict."""
 
 
-@dataclass(frozen=True, slots=True)
-class AlertKey:
+class AlertKey(NamedTuple):
     """What makes an alert the same alert: its name and labels."""
 
     name: str

@@ -17,8 +17,8 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from monitord.domain import Alert, AlertKey, AlertPlan, AlertState, Condition
 
@@ -26,8 +26,7 @@ Planner = Callable[[Hashable, datetime], AlertPlan]
 """Plans one subject's alerts as of an instant."""
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
     """An alert moved from one state to another at an instant."""
 
     alert: Alert
@@ -152,7 +151,7 @@ class Engine:
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._slots[key] = _Slot(key)
-            self._set(slot, sorted(conds, key=lambda c: c[0]), now, out)
+            self._set(slot, conds if len(conds) < 2 else sorted(conds, key=lambda c: c[0]), now, out)
         if new:
             self._subject_keys[subject] = new
         else:

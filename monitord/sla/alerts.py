@@ -30,8 +30,9 @@ from monitord.sla.availability import (
 )
 from monitord.sla.clocks import Clock, clock_start, ticket_clocks
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, Facts, Subject
-from monitord.sla.policy import AlertRole, OutageBasis, SlaPolicy
+from monitord.sla.policy import AlertRole, DeadlineRule, OutageBasis, SlaPolicy
 from monitord.sla.repeats import repeat_faults
+from monitord.yamldoc import Limit
 
 
 def _share_label(share: float) -> str:
@@ -48,6 +49,10 @@ class SlaPlanner:
     def __init__(self, policy: SlaPolicy, facts: Facts) -> None:
         self.policy = policy
         self.facts = facts
+        # Per circuit: its deadline limits and base labels. A planner lives as long as
+        # its inventory (a reload builds a new one), so these never go stale.
+        self._limits: dict[str, list[tuple[DeadlineRule, Limit]]] = {}
+        self._base: dict[str, dict[str, str]] = {}
 
     def __call__(self, subject: Subject, now: datetime) -> AlertPlan:
         """The alert plan of one subject as of ``now``."""
@@ -65,18 +70,22 @@ class SlaPlanner:
     # shared -----------------------------------------------------------------
     def labels(self, circuit: Circuit, severity: str, **extra: str) -> Labels:
         """The labels every alert carries, plus ``extra``."""
-        base = {"circuit": circuit.id, "customer": circuit.customer, "sla_class": circuit.sla_class.value,
-                "severity": severity}
-        base.update(extra)
-        return tuple(sorted(base.items()))
+        base = self._base.get(circuit.id)
+        if base is None:
+            base = self._base[circuit.id] = {"circuit": circuit.id, "customer": circuit.customer,
+                                             "sla_class": circuit.sla_class.value}
+        return tuple(sorted({**base, "severity": severity, **extra}.items()))
 
     def clocks(self, ticket_id: str) -> list[Clock]:
         """The clocks (deadlines) of one ticket."""
         t = self.facts.tickets[ticket_id]
-        circuit = self.facts.inventory.circuits[t.circuit]
-        customer = self.facts.inventory.customers[circuit.customer]
+        limits = self._limits.get(t.circuit)
+        if limits is None:
+            circuit = self.facts.inventory.circuits[t.circuit]
+            customer = self.facts.inventory.customers[circuit.customer]
+            limits = self._limits[t.circuit] = self.policy.limits_of(circuit, customer)
         start = clock_start(t, self.facts.observations.get(t.circuit, ()))
-        return ticket_clocks(t, circuit, customer, self.policy, start)
+        return ticket_clocks(t, limits, self.policy, start)
 
     def outage_spans(self, circuit_id: str, since: datetime | None = None) -> list[Span]:
         """A circuit's SLA-affecting outage spans by the policy's basis, net of exclusions.
@@ -117,7 +126,7 @@ class SlaPlanner:
         def add(role: AlertRole, name: str, start: datetime | None, end: datetime | None, **extra: str) -> None:
             if start is None or (end is not None and end <= start):
                 return
-            labels = self.labels(circuit, cls.severity[role.value], ticket=t.id, **extra)
+            labels = self.labels(circuit, cls.severity[role], ticket=t.id, **extra)
             out[AlertKey(name, labels)] = [(start, end)]
 
         for clock in self.clocks(ticket_id):

@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from monitord.domain import (
-    Circuit,
-    Customer,
     Deadline,
     Observation,
     ObservationType,
@@ -26,7 +24,7 @@ from monitord.domain import (
     TicketSource,
 )
 from monitord.sla.policy import DONE_BY, DeadlineRule, Milestone, SlaPolicy
-from monitord.yamldoc import WorkingDays
+from monitord.yamldoc import Limit, WorkingDays
 
 Pause = tuple[datetime, datetime | None]
 
@@ -126,12 +124,15 @@ class Clock(NamedTuple):
 
 def ticket_clocks(
     ticket: Ticket,
-    circuit: Circuit,
-    customer: Customer,
+    limits: list[tuple[DeadlineRule, Limit]],
     policy: SlaPolicy,
     start_of_clock: datetime,
 ) -> list[Clock]:
-    """Every deadline of a ticket, in the policy's order of kinds."""
+    """Every deadline of a ticket, in the policy's order of kinds.
+
+    ``limits`` are the circuit's (``SlaPolicy.limits_of``), passed in so a caller can
+    work them out once per circuit rather than once per ticket.
+    """
     milestones = {
         Milestone.REPORTED: ticket.reported,
         Milestone.CLOCK_START: start_of_clock,
@@ -141,7 +142,7 @@ def ticket_clocks(
     }
     clocks: list[Clock] = []
     waived = policy.customer_caused.waives if ticket.customer_caused else ()
-    for rule, limit in policy.limits_of(circuit, customer):
+    for rule, limit in limits:
         start = milestones[rule.start]
         if start is None or rule.kind in waived:
             continue

@@ -20,6 +20,9 @@ Subject = tuple[str, str]
 TICKET, REPEAT, AVAILABILITY, DOWN = "ticket", "repeat", "availability", "down"
 
 _REPEAT_CHANGERS = {TicketEventType.REPORTED, TicketEventType.CUSTOMER_CAUSED, TicketEventType.CLOSED}
+# Events that move a ticket's outage span (the others are process steps only).
+_OUTAGE_CHANGERS = {TicketEventType.REPORTED, TicketEventType.PAUSED, TicketEventType.RESUMED,
+                    TicketEventType.RESTORED, TicketEventType.CLOSED, TicketEventType.CUSTOMER_CAUSED}
 
 
 class FactError(ValueError):
@@ -42,7 +45,9 @@ class Facts:
         """Take one event; returns the subjects whose alerts may have changed."""
         if isinstance(event, TicketEvent):
             ticket = self._ticket_event(event)
-            subjects: set[Subject] = {(TICKET, ticket.id), (AVAILABILITY, ticket.circuit)}
+            subjects: set[Subject] = {(TICKET, ticket.id)}
+            if event.type in _OUTAGE_CHANGERS:
+                subjects.add((AVAILABILITY, ticket.circuit))
             if event.type in _REPEAT_CHANGERS:
                 subjects.add((REPEAT, ticket.circuit))
             return subjects

@@ -175,22 +175,11 @@ class SlaPolicy:
     alert_names: AlertNames
     compensation: Compensation | None = None
     files: tuple[str, ...] = field(default=())
-    _limits_cache: dict[tuple[Circuit, Customer], list[tuple[DeadlineRule, Limit]]] = field(
-        default_factory=dict, repr=False, compare=False)
 
     def limits_of(self, circuit: Circuit, customer: Customer) -> list[tuple[DeadlineRule, Limit]]:
-        """Every deadline rule that applies to a circuit, with its limit, in the rules' order.
-
-        Memoised per circuit: the answer depends only on the circuit and its customer,
-        and every event of every ticket asks it again.
-        """
-        key = (circuit, customer)
-        found = self._limits_cache.get(key)
-        if found is None:
-            found = [(rule, limit) for kind, rule in self.deadlines.items()
-                     if (limit := self.limit_for(kind, circuit, customer)) is not None]
-            self._limits_cache[key] = found
-        return found
+        """Every deadline rule that applies to a circuit, with its limit, in the rules' order."""
+        return [(rule, limit) for kind, rule in self.deadlines.items()
+                if (limit := self.limit_for(kind, circuit, customer)) is not None]
 
     def limit_for(self, kind: DeadlineKind, circuit: Circuit, customer: Customer) -> Limit | None:
         """The limit of a deadline kind for a circuit: service rule, then class (VPN variant), then default."""

@@ -1,0 +1,174 @@
+"""The database schema as SQLAlchemy declarative models: inventory, events and alerts.
+
+``migrations/`` creates exactly this schema; a test holds the two together.
+Enum-valued fields are stored as their string values (not database enums) so a
+new value in ``monitord.domain`` needs no migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint names, spelled out so migrations and reflection agree on every backend."""
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class _SqliteUtcText(sqlite.DATETIME):
+    """SQLite DATETIME whose values UtcDateTime already turned into text (and parses back itself)."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant: stored as UTC (naive on SQLite, timestamptz on PostgreSQL), read back as aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # On SQLite the text is made here in one step: SQLAlchemy's generic DATETIME
+        # conversion would double the per-value cost of bulk event inserts.
+        return _SqliteUtcText() if dialect.name == "sqlite" else self.impl_instance
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: instants must carry a UTC offset")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # The same text SQLAlchemy's SQLite DATETIME writes; it sorts and compares as time.
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base whose metadata is the whole schema."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CustomerRow(Base):
+    """A customer; the contact columns are all NULL when the customer has no own contact."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    level: Mapped[str] = mapped_column(String)
+    account_manager_name: Mapped[str] = mapped_column(String)
+    account_manager_email: Mapped[str] = mapped_column(String)
+    account_manager_phone: Mapped[str] = mapped_column(String)
+    contact_name: Mapped[str | None] = mapped_column(String)
+    contact_email: Mapped[str | None] = mapped_column(String)
+    contact_phone: Mapped[str | None] = mapped_column(String)
+    segment: Mapped[str] = mapped_column(String)
+
+
+class CircuitRow(Base):
+    """A circuit; the monitor columns are all NULL when the circuit is not polled."""
+
+    __tablename__ = "circuits"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    customer: Mapped[str] = mapped_column(String, ForeignKey("customers.id"))
+    service: Mapped[str] = mapped_column(String)
+    sla_class: Mapped[str] = mapped_column(String)
+    vpn: Mapped[bool] = mapped_column(Boolean)
+    a_end: Mapped[str] = mapped_column(String)
+    z_end: Mapped[str] = mapped_column(String)
+    monitor_host: Mapped[str | None] = mapped_column(String)
+    monitor_port: Mapped[int | None] = mapped_column(Integer)
+    monitor_ifindex: Mapped[int | None] = mapped_column(Integer)
+    monitor_ifname: Mapped[str | None] = mapped_column(String)
+
+
+class MaintenanceWindowRow(Base):
+    """An announced maintenance window of one circuit."""
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (UniqueConstraint("circuit", "start", "end"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    circuit: Mapped[str] = mapped_column(String, ForeignKey("circuits.id"))
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EventRow(Base):
+    """A recorded event; ``id`` is the ingestion order, ``key`` makes recording idempotent.
+
+    ``key`` is the SHA-256 of the event's canonical JSON with ``at`` in UTC, so
+    the same instant written with another offset is the same event.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "ticket"), Index(None, "circuit"))
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(CHAR(64), unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    type: Mapped[str] = mapped_column(String)
+    ticket: Mapped[str | None] = mapped_column(String)
+    circuit: Mapped[str | None] = mapped_column(String)
+    source: Mapped[str | None] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertRow(Base):
+    """An alert that fired; ``labels`` is canonical JSON (sorted keys) so it can be compared."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("name", "labels", "fired_at"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String)
+    labels: Mapped[str] = mapped_column(Text)
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+customers = CustomerRow.__table__
+circuits = CircuitRow.__table__
+maintenance_windows = MaintenanceWindowRow.__table__
+events = EventRow.__table__
+alerts = AlertRow.__table__
