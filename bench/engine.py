@@ -134,7 +134,7 @@ def main() -> None:
     month = Month.of(NOW, TZ)
     avail = [planner.availability(cid, month, NOW) for cid in inv.circuits]
     t_avail = time.perf_counter()
-    engine = Engine(planner)  # type: ignore[arg-type]
+    engine = Engine(planner)
     with_downtime = {a.circuit for a in avail if a.downtime_seconds > 0}
     subjects = [(TICKET, t) for t in open_ids] + [(AVAILABILITY, c) for c in with_downtime]
     engine.update(subjects, NOW)

@@ -54,15 +54,15 @@ def settings_from(doc: Section, path: Path) -> Settings | None:
     base = path.parent
     rules_sec, inv_sec = doc.get("rules", required=True), doc.get("inventory")
     storage_sec, basis_sec = doc.get("storage"), doc.get("outage_basis")
-    rules = rules_sec.str() if rules_sec else None
+    rules = rules_sec.text() if rules_sec else None
     if rules is not None and not (base / rules).is_dir():
         assert rules_sec is not None
         rules_sec.error(f"no such directory: {base / rules}")
-    inventory = inv_sec.str() if inv_sec else None
+    inventory = inv_sec.text() if inv_sec else None
     if inventory is not None and not (base / inventory).is_file():
         assert inv_sec is not None
         inv_sec.error(f"no such file: {base / inventory}")
-    storage = (storage_sec.str() if storage_sec else DEFAULT_STORAGE) or DEFAULT_STORAGE
+    storage = (storage_sec.text() if storage_sec else DEFAULT_STORAGE) or DEFAULT_STORAGE
     if "://" not in storage:
         assert storage_sec is not None
         storage_sec.error(f'expected an SQLAlchemy URL like "sqlite:///monitord.db", got "{storage}"')

@@ -18,11 +18,11 @@ import heapq
 import itertools
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from monitord.domain import Alert, AlertKey, AlertPlan, AlertState, Condition
 
-Planner = Callable[[Hashable, datetime], AlertPlan]
+Planner = Callable[[Any, datetime], AlertPlan]
 """Plans one subject's alerts as of an instant."""
 
 

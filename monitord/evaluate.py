@@ -96,7 +96,7 @@ def evaluate(policy: SlaPolicy, inventory: Inventory, events: Sequence[tuple[int
         raise EvaluationError(bad)
     facts = Facts(inventory)
     planner = SlaPlanner(policy, facts)
-    engine = Engine(planner)  # type: ignore[arg-type]
+    engine = Engine(planner)
     timeline = sorted((e for e in events if e[1].at <= at), key=lambda pe: pe[1].at)
     for pos, event in timeline:
         engine.advance(event.at, before=True)

@@ -82,7 +82,7 @@ def _plain(value: Any) -> Any:
 
 def _entries(sec: Section | None, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     out = []
-    for item in sec.list() if sec else []:
+    for item in sec.entries() if sec else []:
         item.only(*fields)
         if item.is_mapping():
             out.append(_plain(item.value))
@@ -105,7 +105,7 @@ def load_test_file(path: Path, problems: Problems) -> TestFile | None:
     doc = Section.load(path, problems)
     doc.only("rules", "outage_basis", "inventory", "tests")
     rules_sec, basis_sec = doc.get("rules"), doc.get("outage_basis")
-    rules_dir = path.parent / (rules_sec.str() or "..") if rules_sec else path.parent.parent
+    rules_dir = path.parent / (rules_sec.text() or "..") if rules_sec else path.parent.parent
     basis = basis_sec.enum(OutageBasis) if basis_sec else None
     policy = None
     try:
@@ -123,18 +123,18 @@ def load_test_file(path: Path, problems: Problems) -> TestFile | None:
         inventory = inventory_from(inv_sec)
     cases = []
     tests = doc.get("tests", required=True)
-    for t in tests.list() if tests else []:
+    for t in tests.entries() if tests else []:
         t.only("name", "events", "evaluate")
         name_sec = t.get("name", required=True)
-        name = (name_sec.str() if name_sec else None) or f"test at line {t.line}"
+        name = (name_sec.text() if name_sec else None) or f"test at line {t.line}"
         events: list[tuple[int, Event]] = []
-        for e in (ev.list() if (ev := t.get("events")) else []):
+        for e in (ev.entries() if (ev := t.get("events")) else []):
             try:
                 events.append((e.line, parse_event(_plain(e.value))))
             except EventError as exc:
                 e.error(str(exc))
         checks = []
-        for c in (ch.list() if (ch := t.get("evaluate", required=True)) else []):
+        for c in (ch.entries() if (ch := t.get("evaluate", required=True)) else []):
             c.only("at", "alerts", "fired", "not_fired", "deadlines", "availability")
             at_sec = c.get("at", required=True)
             at = at_sec.instant() if at_sec else None

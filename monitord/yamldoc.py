@@ -210,7 +210,7 @@ class Section:
         """The entries of a mapping (none if it is not one)."""
         yield from (self.mapping() or {}).items()
 
-    def list(self) -> list[Section]:
+    def entries(self) -> list[Section]:
         """The value as a list of sections ([] and recorded when it is not a list)."""
         if self.value is None:
             return []
@@ -239,7 +239,7 @@ class Section:
                     self.child(k, None).error(f"unknown key (expected one of: {', '.join(allowed)})")
 
     # scalars ----------------------------------------------------------------
-    def str(self) -> str | None:
+    def text(self) -> str | None:
         """A non-empty string (numbers are taken as their text)."""
         v = self.value
         if isinstance(v, bool) or v is None or isinstance(v, (dict, list)):
@@ -251,14 +251,14 @@ class Section:
             return None
         return text
 
-    def bool(self) -> bool | None:
+    def flag(self) -> bool | None:
         """A boolean."""
         if not isinstance(self.value, bool):
             self.error(f"expected true or false, got {_show(self.value)}")
             return None
         return self.value
 
-    def int(self, minimum: int | None = None) -> int | None:
+    def integer(self, minimum: int | None = None) -> int | None:
         """An integer, optionally at least ``minimum``."""
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int):

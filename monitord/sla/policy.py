@@ -280,7 +280,7 @@ class _Builder:
         sec = self.s.get("timezone")
         if sec is None:
             return None
-        name = sec.str()
+        name = sec.text()
         if name is None:
             return None
         try:
@@ -312,14 +312,14 @@ class _Builder:
             limit_sec = d.get("limit")
             limit = limit_sec.limit() if limit_sec else None
             pausable_sec = d.get("pausable")
-            pausable = bool(pausable_sec.bool()) if pausable_sec else False
+            pausable = bool(pausable_sec.flag()) if pausable_sec else False
             alerts: dict[AlertRole, str] = {}
             a = d.get("alerts", required=True)
             for role_name, n in a.items() if a else ():
                 role = AlertRole(role_name) if role_name in AlertRole._value2member_map_ else None
                 if role is None:
                     n.error(f"unknown alert role (expected one of: {', '.join(r.value for r in AlertRole)})")
-                alert = n.str()
+                alert = n.text()
                 if role and alert:
                     alerts[role] = alert
             if a and AlertRole.BREACH not in alerts and a.is_mapping():
@@ -332,16 +332,16 @@ class _Builder:
         return self.s.get("defaults")
 
     def _shares(self, sec: Section) -> tuple[float, ...]:
-        vals = [p.percent() for p in sec.list()]
+        vals = [p.percent() for p in sec.entries()]
         return tuple(sorted(v for v in vals if v is not None))
 
     def _escalation(self, sec: Section) -> tuple[EscalationStep, ...]:
         steps = []
-        for item in sec.list():
+        for item in sec.entries():
             item.only("after", "step")
             after, step = item.get("after", required=True), item.get("step", required=True)
             a = after.duration() if after else None
-            s = step.str() if step else None
+            s = step.text() if step else None
             if a is not None and s is not None:
                 steps.append(EscalationStep(a, s))
         return tuple(sorted(steps, key=lambda e: e.after))
@@ -352,7 +352,7 @@ class _Builder:
             if role not in SEVERITY_KEYS:
                 v.error(f"unknown severity role (expected one of: {', '.join(SEVERITY_KEYS)})")
                 continue
-            name = v.str()
+            name = v.text()
             if name:
                 out[role] = name
         return out
@@ -397,7 +397,7 @@ class _Builder:
             rw = c.get("repeat_window")
             repeat = rw.months() if rw else None
             pn = c.get("proactive_notice")
-            proactive = bool(pn.bool()) if pn else False
+            proactive = bool(pn.flag()) if pn else False
             w, e, b, s = c.get("warnings"), c.get("escalation"), c.get("budget_burn"), c.get("severity")
             warnings = self._shares(w) if w else base_warn
             escalation = self._escalation(e) if e else base_esc
@@ -442,7 +442,7 @@ class _Builder:
 
     def _choice(self, sec: Section) -> LimitChoice | None:
         by_sec = sec.get("by", required=True)
-        by = by_sec.str() if by_sec else None
+        by = by_sec.text() if by_sec else None
         if by not in (None, "level", "segment"):
             assert by_sec is not None
             by_sec.error(f'expected "level" or "segment", got "{by}"')
@@ -470,10 +470,10 @@ class _Builder:
             return CustomerCausedRule(True, False, frozenset({DeadlineKind.RESTORE, DeadlineKind.REPORT}))
         sec.only("exclude_from_availability", "counts_as_repeat", "waives")
         ex, rep, waives = sec.get("exclude_from_availability"), sec.get("counts_as_repeat"), sec.get("waives")
-        kinds = frozenset(k for k in (w.enum(DeadlineKind) for w in (waives.list() if waives else [])) if k)
+        kinds = frozenset(k for k in (w.enum(DeadlineKind) for w in (waives.entries() if waives else [])) if k)
         return CustomerCausedRule(
-            bool(ex.bool()) if ex else True,
-            bool(rep.bool()) if rep else False,
+            bool(ex.flag()) if ex else True,
+            bool(rep.flag()) if rep else False,
             kinds,
         )
 
@@ -482,7 +482,7 @@ class _Builder:
         if sec is None:
             return None
         sec.only("repeat", "budget_burn", "circuit_down")
-        names = {k: (v.str() if (v := sec.get(k, required=True)) else None)
+        names = {k: (v.text() if (v := sec.get(k, required=True)) else None)
                  for k in ("repeat", "budget_burn", "circuit_down")}
         if None in names.values():
             return None
@@ -498,8 +498,9 @@ class _Builder:
         covered: set[int] = set()
         for key, target in (("extra_holidays", hol), ("extra_workdays", work)):
             if (lst := sec.get(key)) is not None:
-                target.update(d for d in (x.date() for x in lst.list()) if d)
-        for year, y in (sec.get("years").items() if sec.get("years") else ()):
+                target.update(d for d in (x.date() for x in lst.entries()) if d)
+        years = sec.get("years")
+        for year, y in years.items() if years else ():
             if not year.isdigit():
                 y.error("expected a year like 2027")
                 continue
@@ -507,7 +508,7 @@ class _Builder:
             covered.add(int(year))
             for key, target in (("holidays", hol), ("workdays", work)):
                 if (lst := y.get(key)) is not None:
-                    for x in lst.list():
+                    for x in lst.entries():
                         d = x.date()
                         if d and d.year != int(year):
                             x.error(f"date {d} is not in year {year}")
@@ -532,7 +533,7 @@ class _Builder:
                 continue
             c.only("availability", "per_missed_restoration", "max_credit")
             tiers = []
-            for t in (a.list() if (a := c.get("availability")) else []):
+            for t in (a.entries() if (a := c.get("availability")) else []):
                 t.only("below", "credit")
                 below, credit = t.get("below", required=True), t.get("credit", required=True)
                 bv, cv = (below.percent() if below else None), (credit.percent() if credit else None)
@@ -544,7 +545,7 @@ class _Builder:
                 (pm.percent() or 0.0) if pm else 0.0,
                 (mx.percent() or 1.0) if mx else 1.0,
             )
-        return Compensation(bool(ex.bool()) if ex else True, (note.str() or "") if note else "", classes)
+        return Compensation(bool(ex.flag()) if ex else True, (note.text() or "") if note else "", classes)
 
 
 def limit_seconds(limit: Limit) -> float | None:

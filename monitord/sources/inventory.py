@@ -63,7 +63,7 @@ def inventory_from(doc: Section) -> Inventory:
     for m in _list(doc, "maintenance"):
         m.only("circuit", "start", "end", "comment")
         circuit, start, end = (_req(m, k) for k in ("circuit", "start", "end"))
-        cid = circuit.str() if circuit else None
+        cid = circuit.text() if circuit else None
         s, e = (start.instant() if start else None), (end.instant() if end else None)
         if cid is not None and cid not in declared["circuits"]:
             assert circuit is not None
@@ -81,7 +81,7 @@ def _ids(doc: Section, key: str) -> set[str]:
 
 def _list(doc: Section, key: str) -> list[Section]:
     sec = doc.get(key)
-    return sec.list() if sec else []
+    return sec.entries() if sec else []
 
 
 def _req(sec: Section, key: str) -> Section | None:
@@ -93,24 +93,24 @@ def _person(sec: Section | None) -> Person | None:
         return None
     sec.only("name", "email", "phone")
     name = _req(sec, "name")
-    n = name.str() if name else None
+    n = name.text() if name else None
     fields: dict[str, Any] = {}
     for k in ("email", "phone"):
         if (v := sec.get(k)) is not None:
-            fields[k] = v.str() or ""
+            fields[k] = v.text() or ""
     return Person(n, **fields) if n else None
 
 
 def _customer(c: Section) -> Customer | None:
     c.only("id", "name", "level", "account_manager", "contact", "segment")
     ident, name, level, am = (_req(c, k) for k in ("id", "name", "level", "account_manager"))
-    cid = ident.str() if ident else None
-    cname = name.str() if name else None
+    cid = ident.text() if ident else None
+    cname = name.text() if name else None
     lvl = level.enum(CustomerLevel) if level else None
     manager = _person(am)
     contact = _person(c.get("contact"))
     seg = c.get("segment")
-    segment = (seg.str() or "") if seg else ""
+    segment = (seg.text() or "") if seg else ""
     if cid is None or cname is None or lvl is None or manager is None:
         return None
     return Customer(cid, cname, lvl, manager, contact, segment)
@@ -119,18 +119,18 @@ def _customer(c: Section) -> Customer | None:
 def _circuit(c: Section, customers: dict[str, Customer], declared: set[str]) -> Circuit | None:
     c.only("id", "customer", "service", "sla_class", "vpn", "a_end", "z_end", "monitor")
     ident, cust, service, cls = (_req(c, k) for k in ("id", "customer", "service", "sla_class"))
-    cid = ident.str() if ident else None
-    customer = cust.str() if cust else None
+    cid = ident.text() if ident else None
+    customer = cust.text() if cust else None
     if customer is not None and customer not in declared:
         assert cust is not None
         cust.error(f"unknown customer {customer!r}")
     if customer not in customers:
         customer = None
-    svc = service.str() if service else None
+    svc = service.text() if service else None
     sla = cls.enum(SlaClass) if cls else None
     vpn_sec = c.get("vpn")
-    vpn = vpn_sec.bool() if vpn_sec else None
-    ends = {k: (s.str() or "") if (s := c.get(k)) else "" for k in ("a_end", "z_end")}
+    vpn = vpn_sec.flag() if vpn_sec else None
+    ends = {k: (s.text() or "") if (s := c.get(k)) else "" for k in ("a_end", "z_end")}
     monitor = _monitor(c.get("monitor"))
     if cid is None or customer is None or svc is None or sla is None:
         return None
@@ -143,11 +143,11 @@ def _monitor(m: Section | None) -> Monitor | None:
         return None
     m.only("host", "port", "ifindex", "ifname")
     host = _req(m, "host")
-    h = host.str() if host else None
+    h = host.text() if host else None
     port_sec, idx_sec, name_sec = m.get("port"), m.get("ifindex"), m.get("ifname")
-    port = port_sec.int(minimum=1) if port_sec else 161
-    ifindex = idx_sec.int(minimum=1) if idx_sec else None
-    ifname = name_sec.str() if name_sec else None
+    port = port_sec.integer(minimum=1) if port_sec else 161
+    ifindex = idx_sec.integer(minimum=1) if idx_sec else None
+    ifname = name_sec.text() if name_sec else None
     if (idx_sec is None) == (name_sec is None):
         m.error("give exactly one of ifindex or ifname")
         return None
