@@ -1,8 +1,10 @@
 """The repository: the only place that writes SQL, on SQLite or PostgreSQL.
 
-Events are stored with SQLAlchemy Core in bulk (an ``INSERT ... ON CONFLICT DO
-NOTHING ... RETURNING`` sent in large batches), because building ORM objects
-for a million events costs more than the database does.
+Events are stored with SQLAlchemy Core in bulk, ``INSERT ... ON CONFLICT DO
+NOTHING`` in one transaction, because building ORM objects for a million
+events costs more than the database does. PostgreSQL learns which events were
+new from ``RETURNING``; SQLite, which has one writer at a time, from the ids
+above the largest one before the insert (see ``_insert_events_sqlite``).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Insert, Table, create_engine, delete, event, select
+from sqlalchemy import Connection, Engine, Insert, Table, bindparam, create_engine, delete, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitord.domain import (
@@ -45,6 +48,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 """The Alembic script folder shipped inside the package."""
 
 _OBSERVATION_TYPES = {o.value for o in ObservationType}
+_EVENT_COLUMNS = ("key", "at", "type", "ticket", "circuit", "source", "reason", "recorded_at")
+_MIGRATION_LOCK = 0x6D6F6D67  # PostgreSQL advisory lock id held while migrating: "momg"
 # One encoder for every key: json.dumps with options would build a new one per event.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -74,6 +79,20 @@ def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; on SQLite it holds the database's write lock from its start.
+
+    pysqlite would only BEGIN (deferred) at the first write, so reads before it
+    could see another writer's commit; BEGIN IMMEDIATE makes the whole
+    transaction one writer's view, which ``_insert_events_sqlite`` relies on.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
 class Repository:
     """Inventory, events and alerts in one database; open it with ``Repository.open(url)``."""
 
@@ -90,7 +109,11 @@ class Repository:
         elif engine.dialect.name != "postgresql":
             raise ValueError(f"unsupported database {engine.dialect.name!r}: use sqlite or postgresql")
         cfg = alembic_config()
-        with engine.begin() as conn:
+        with _writing(engine) as conn:
+            # Two processes starting at once must not both create the tables (the SQLite
+            # write lock already keeps them apart, and makes the DDL one transaction).
+            if engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
         return cls(engine)
@@ -110,22 +133,20 @@ class Repository:
         circs = [_circuit_row(c) for c in inv.circuits.values()]
         wanted = {(m.circuit, m.start, m.end) for m in inv.maintenance}
         mw = t.maintenance_windows
-        with self.engine.begin() as conn:
+        with _writing(self.engine) as conn:
             if custs:
                 conn.execute(self._upsert(t.customers, custs, ["id"]), custs)
             if circs:
                 conn.execute(self._upsert(t.circuits, circs, ["id"]), circs)
             stored = {(r.circuit, r.start, r.end): r.id for r in conn.execute(select(mw))}
-            gone = [i for k, i in stored.items() if k not in wanted]
-            if gone:
-                conn.execute(delete(mw).where(mw.c.id.in_(gone)))
             new = [{"circuit": m.circuit, "start": m.start, "end": m.end} for m in inv.maintenance]
             new = [m for m in new if (m["circuit"], m["start"], m["end"]) not in stored]
             if new:
                 conn.execute(self._insert(mw).on_conflict_do_nothing(), new)
-            # Deletes go children first so the foreign keys hold at every statement.
-            conn.execute(delete(t.circuits).where(t.circuits.c.id.not_in(list(inv.circuits))))
-            conn.execute(delete(t.customers).where(t.customers.c.id.not_in(list(inv.customers))))
+            # Children first, so the foreign keys hold after every statement.
+            _delete_ids(conn, mw, [i for k, i in stored.items() if k not in wanted])
+            _delete_ids(conn, t.circuits, set(conn.scalars(select(t.circuits.c.id))) - inv.circuits.keys())
+            _delete_ids(conn, t.customers, set(conn.scalars(select(t.customers.c.id))) - inv.customers.keys())
 
     def load_inventory(self) -> Inventory:
         """The stored inventory; maintenance windows ordered by start, circuit, end."""
@@ -152,9 +173,13 @@ class Repository:
         if not batch:
             return []
         rows = [_event_row(k, e, recorded_at) for k, e in batch.items()]
-        stmt = self._insert(t.events).on_conflict_do_nothing(index_elements=["key"]).returning(t.events.c.key)
-        with self.engine.begin() as conn:
-            new = set(conn.scalars(stmt, rows))
+        stmt = self._insert(t.events).on_conflict_do_nothing(index_elements=["key"])
+        with _writing(self.engine) as conn:
+            if conn.dialect.name == "sqlite":
+                new = _insert_events_sqlite(conn, stmt, rows)
+            else:
+                params = [dict(zip(_EVENT_COLUMNS, r, strict=True)) for r in rows]
+                new = set(conn.scalars(stmt.returning(t.events.c.key), params))
         return [e for k, e in batch.items() if k in new]
 
     def events(self, after_id: int = 0) -> Iterator[tuple[int, Event]]:
@@ -205,22 +230,39 @@ def _labels_json(alert: Alert) -> str:
     return _CANONICAL.encode(alert.labels)
 
 
-def _event_row(key: str, e: Event, recorded_at: datetime) -> dict[str, Any]:
+def _insert_events_sqlite(conn: Connection, stmt: Insert, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert event rows on SQLite; returns the keys of the rows that were new.
+
+    SQLAlchemy's per-row parameter handling costs as much as SQLite itself, so
+    the rows go straight to the driver's executemany, the instants converted
+    here by the column type. The transaction holds the write lock (``_writing``):
+    no other writer can insert until commit, so the rows whose id is above the
+    largest id before are exactly the ones this call inserted.
+    """
+    ev = t.events
+    before = conn.scalar(select(func.coalesce(func.max(ev.c.id), 0)))
+    compiled = stmt.values({c: bindparam(c) for c in _EVENT_COLUMNS}).compile(dialect=conn.dialect)
+    assert tuple(compiled.positiontup or ()) == _EVENT_COLUMNS, compiled.positiontup
+    to_db, dialect = t.UtcDateTime().process_bind_param, conn.dialect
+    recorded = to_db(rows[0][-1], dialect)  # the same for the whole batch: convert it once
+    params = [(key, to_db(at, dialect), *rest, recorded) for key, at, *rest, _ in rows]
+    conn.exec_driver_sql(str(compiled), params)
+    return set(conn.scalars(select(ev.c.key).where(ev.c.id > before)))
+
+
+def _delete_ids(conn: Connection, table: Table, ids: Iterable[Any]) -> None:
+    """Delete rows by id; one statement per id through executemany, so no limit on how many."""
+    params = [{"gone": i} for i in ids]
+    if params:
+        conn.execute(delete(table).where(table.c.id == bindparam("gone")), params)
+
+
+def _event_row(key: str, e: Event, recorded_at: datetime) -> tuple[Any, ...]:
+    """An event as the values of ``_EVENT_COLUMNS``."""
     if isinstance(e, Observation):
-        ticket, circuit, source, reason = None, e.circuit, None, ""
-    else:
-        ticket, circuit, reason = e.ticket, e.circuit or None, e.reason
-        source = e.source.value if e.source is not None else None
-    return {
-        "key": key,
-        "at": e.at,
-        "type": e.type.value,
-        "ticket": ticket,
-        "circuit": circuit,
-        "source": source,
-        "reason": reason,
-        "recorded_at": recorded_at,
-    }
+        return key, e.at, e.type.value, None, e.circuit, None, "", recorded_at
+    source = e.source.value if e.source is not None else None
+    return key, e.at, e.type.value, e.ticket, e.circuit or None, source, e.reason, recorded_at
 
 
 def _customer_row(c: Customer) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Alembic environment: migrates the connection in ``config.attributes["connection"]``.
 
 ``Repository.open`` passes its own connection, so no alembic.ini is needed at
-run time. Without one, ``sqlalchemy.url`` from the config is used (e.g. the
-``alembic`` command line with ``-x`` or an ini file a DBA writes).
+run time. Without one, ``sqlalchemy.url`` from the config is used (e.g. an
+alembic.ini a DBA writes to run ``alembic upgrade head --sql`` by hand).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
@@ -16,7 +18,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _configure(**kwargs) -> None:
+def _configure(**kwargs: Any) -> None:
     context.configure(target_metadata=target_metadata, compare_type=True, **kwargs)
 
 
@@ -41,7 +43,10 @@ def run_online() -> None:
     if connection is not None:
         run_on(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError('no connection in config.attributes["connection"] and no sqlalchemy.url')
+    engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
         run_on(conn)
 
