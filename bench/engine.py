@@ -98,6 +98,26 @@ def history(inv: Inventory, n_open: int, n_closed: int, rng: random.Random) -> t
     return [e for e in events if e.at <= NOW], open_ids
 
 
+def from_storage(folder: Path, events: list[Event]) -> list[Event]:
+    """Store the events in a fresh SQLite file (not timed), then time reading them all back."""
+    from monitord.storage.repo import Repository
+
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "bench.db"
+    for f in folder.glob("bench.db*"):
+        f.unlink()
+    repo = Repository.open(f"sqlite:///{db}")
+    t0 = time.perf_counter()
+    for i in range(0, len(events), 50_000):
+        repo.record_events(events[i:i + 50_000], now=NOW)
+    print(f"storage: recorded {len(events):,} events in {time.perf_counter() - t0:.1f} s (setup, not cold start)")
+    t0 = time.perf_counter()
+    loaded = [e for _, e in repo.events()]
+    print(f"storage: read {len(loaded):,} events back in {time.perf_counter() - t0:.2f} s")
+    repo.close()
+    return loaded
+
+
 def rss_mib() -> float:
     """Peak resident set size of this process in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -110,6 +130,8 @@ def main() -> None:
     ap.add_argument("--open", type=int, default=20_000)
     ap.add_argument("--closed", type=int, default=200_000)
     ap.add_argument("--live", type=int, default=20_000, help="new events for the ingest stage")
+    ap.add_argument("--storage", metavar="DIR",
+                    help="also store the events in SQLite under DIR and time the cold start's load from it")
     args = ap.parse_args()
     rng = random.Random(20261020)
 
@@ -118,6 +140,9 @@ def main() -> None:
     events, open_ids = history(inv, args.open, args.closed, rng)
     print(f"data: {len(inv.circuits):,} circuits, {len(open_ids):,} open + {args.closed:,} closed tickets, "
           f"{len(events):,} events; RSS after generating {rss_mib():.0f} MiB")
+
+    if args.storage:
+        events = from_storage(Path(args.storage), events)
 
     # -- cold start -------------------------------------------------------------
     # As the daemon does: no cyclic GC passes while millions of start-up objects are

@@ -169,7 +169,8 @@ class SlaPlanner:
             return AlertPlan({})
         # Only months not yet over: a finished month's burn alerts were planned while it ran.
         months = {current} if spans[-1][1] > current.bounds(tz)[0] else set()
-        months.update(Month.of(s, tz) for s, _ in spans if Month.of(s, tz) > current)
+        if spans[-1][0] >= current.bounds(tz)[1]:  # only then can a span start in a later month
+            months.update(m for m in (Month.of(s, tz) for s, _ in spans) if m > current)
         out: dict[AlertKey, list[Condition]] = {}
         for month in months:
             lo, hi = month.bounds(tz)

@@ -14,6 +14,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from monitord.domain import Observation, ObservationType, Ticket
@@ -104,9 +105,8 @@ def monitoring_spans(observations: Sequence[Observation]) -> list[Span]:
     return spans
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Month:
-    """A calendar month in the local zone."""
+class Month(NamedTuple):
+    """A calendar month in the local zone (a NamedTuple: ordered, hashable, cheap to make)."""
 
     year: int
     month: int

@@ -58,8 +58,8 @@ def fold(ticket: Ticket | None, event: TicketEvent) -> Ticket:
         return ticket
     if ticket is None:
         raise TicketError(f"ticket {event.ticket} has no `reported` event before this `{event.type}`")
-    if event.type in _FIRST_ONLY:
-        attr = _FIRST_ONLY[event.type]
+    attr = _FIRST_ONLY.get(event.type)
+    if attr is not None:
         if getattr(ticket, attr) is None:
             setattr(ticket, attr, event.at)
     elif event.type is TicketEventType.PAUSED:

@@ -47,7 +47,10 @@ from monitord.storage import tables as t
 MIGRATIONS = Path(__file__).with_name("migrations")
 """The Alembic script folder shipped inside the package."""
 
-_OBSERVATION_TYPES = {o.value for o in ObservationType}
+# Lookups by stored text: calling an Enum per row is a third of the cost of reading events.
+_OBSERVATION_TYPES = {o.value: o for o in ObservationType}
+_TICKET_TYPES = {t.value: t for t in TicketEventType}
+_SOURCES = {s.value: s for s in TicketSource}
 _EVENT_COLUMNS = ("key", "at", "type", "ticket", "circuit", "source", "reason", "recorded_at")
 _MIGRATION_LOCK = 0x6D6F6D67  # PostgreSQL advisory lock id held while migrating: "momg"
 # One encoder for every key: json.dumps with options would build a new one per event.
@@ -190,11 +193,12 @@ class Repository:
         with self.engine.connect() as conn:
             rows = conn.execution_options(yield_per=2000).execute(query)
             for id_, at, type_, ticket, circuit, source, reason in rows:
-                if type_ in _OBSERVATION_TYPES:
-                    yield id_, Observation(at, ObservationType(type_), circuit)
+                obs = _OBSERVATION_TYPES.get(type_)
+                if obs is not None:
+                    yield id_, Observation(at, obs, circuit)
                 else:
-                    src = TicketSource(source) if source is not None else None
-                    yield id_, TicketEvent(at, TicketEventType(type_), ticket, circuit or "", src, reason)
+                    src = _SOURCES[source] if source is not None else None
+                    yield id_, TicketEvent(at, _TICKET_TYPES[type_], ticket, circuit or "", src, reason)
 
     def record_alert(self, alert: Alert) -> None:
         """Store a fired alert, or update its ``resolved_at`` if it is stored already."""
