@@ -170,7 +170,7 @@ def main() -> None:
           f"with every alert timer armed: {t_engine - t0:.2f} s")
     print(f"  stages: fold {t_fold - t0:.2f} s, {n_deadlines:,} deadlines "
           f"{t_deadlines - t_fold:.2f} s, availability of {len(avail):,} circuits {t_avail - t_deadlines:.2f} s, "
-          f"engine plan of {len(subjects):,} subjects {t_engine - t_avail:.2f} s); "
+          f"engine plan of {len(subjects):,} subjects {t_engine - t_avail:.2f} s; "
           f"{len(engine.alerts()):,} alerts pending or firing")
 
     # -- ingest -----------------------------------------------------------------
