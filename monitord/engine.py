@@ -2,9 +2,14 @@
 
 A planner (e.g. ``sla.alerts.SlaPlanner``) says, for one subject, in which
 stretches of time each of its alerts holds. The engine keeps each alert's
-state consistent with that and puts the next boundary of every alert into a
+state consistent with that and puts each subject's next boundary into a
 heap, so it wakes exactly at the instant a deadline passes (not at the next
 poll), and an event costs work for the subjects it touches only.
+
+An alert that has not fired yet is not materialised: its PENDING state is
+read off its subject's plan when asked (``alerts()``). Only alerts that fire
+get an ``Alert`` object, so arming a hundred thousand future deadlines at
+start-up costs one heap entry per subject, not one object per alert.
 
 Time only moves forward: ``update`` and ``advance`` take ``now`` from the
 caller, never from the clock. A condition whose start already lies in the
@@ -65,17 +70,17 @@ def transition(alert: Alert, to: AlertState, at: datetime | None) -> Transition:
 
 
 class _Slot:
-    """One alert key: its planned conditions and its current occurrence."""
+    """An alert key that has fired at least once: its current occurrence and what it has seen."""
 
-    __slots__ = ("alert", "conditions", "fired", "key", "seen", "version")
+    __slots__ = ("alert", "fired", "seen")
 
-    def __init__(self, key: AlertKey) -> None:
-        self.key = key
-        self.conditions: list[Condition] = []
-        self.version = 0
-        self.alert: Alert | None = None  # the current pending or firing occurrence
-        self.seen: datetime | None = None  # the last instant this slot was brought up to date
+    def __init__(self) -> None:
+        self.alert: Alert | None = None  # the firing occurrence, if any
         self.fired: datetime | None = None  # start of the last condition that fired
+        self.seen: datetime | None = None  # the last instant this key was brought up to date
+
+
+_NOTHING: list[Condition] = []
 
 
 class Engine:
@@ -83,9 +88,11 @@ class Engine:
 
     def __init__(self, planner: Planner) -> None:
         self._planner = planner
+        self._plans: dict[Hashable, dict[AlertKey, list[Condition]]] = {}
+        self._seen: dict[Hashable, datetime] = {}  # per subject: the last instant it was synced
         self._slots: dict[AlertKey, _Slot] = {}
-        self._subject_keys: dict[Hashable, set[AlertKey]] = {}
-        self._subject_version: dict[Hashable, int] = {}
+        self._version: dict[Hashable, int] = {}
+        # (instant, seq, is_replan, subject, version); stale entries are skipped by version
         self._heap: list[tuple[datetime, int, bool, Hashable, int]] = []
         self._seq = itertools.count()
         self.history: list[Alert] = []  # every occurrence that fired, in firing order
@@ -109,14 +116,13 @@ class Engine:
         out: list[Transition] = []
         heap = self._heap
         while heap and (heap[0][0] < now if before else heap[0][0] <= now):
-            at, _, is_replan, target, version = heapq.heappop(heap)
+            at, _, is_replan, subject, version = heapq.heappop(heap)
+            if self._version.get(subject) != version:
+                continue
             if is_replan:
-                if self._subject_version.get(target) == version:
-                    self._replan(target, at, out)
+                self._replan(subject, at, out)
             else:
-                slot = self._slots[target]  # type: ignore[index]
-                if slot.version == version:
-                    self._sync(slot, at, out)
+                self._sync(subject, at, out)
         self.now = max(self.now, now) if self.now else now
         return out
 
@@ -124,92 +130,109 @@ class Engine:
     def next_instant(self) -> datetime | None:
         """The next instant at which anything will change, or None."""
         while self._heap:
-            at, _, is_replan, target, version = self._heap[0]
-            live = (self._subject_version.get(target) == version) if is_replan else (
-                self._slots[target].version == version)  # type: ignore[index]
-            if live:
+            at, _, _, subject, version = self._heap[0]
+            if self._version.get(subject) == version:
                 return at
             heapq.heappop(self._heap)
         return None
 
     def alerts(self) -> list[Alert]:
-        """Current pending and firing alerts."""
-        return [s.alert for s in self._slots.values() if s.alert is not None]
+        """Current firing alerts, and pending ones with the instant each will fire."""
+        out: list[Alert] = []
+        for subject, plan in self._plans.items():
+            seen = self._seen[subject]
+            for key, conds in plan.items():
+                slot = self._slots.get(key)
+                if slot is not None and slot.alert is not None:
+                    out.append(slot.alert)
+                    continue
+                upcoming = next((s for s, _ in conds if s > seen), None)
+                if upcoming is not None:
+                    out.append(Alert(key, AlertState.PENDING, fires_at=upcoming))
+        return out
 
     def firing(self) -> list[Alert]:
         """Alerts firing now."""
-        return [a for a in self.alerts() if a.state is AlertState.FIRING]
+        return [s.alert for s in self._slots.values() if s.alert is not None]
 
     # internals --------------------------------------------------------------
     def _replan(self, subject: Hashable, now: datetime, out: list[Transition]) -> None:
         plan = self._planner(subject, now)
-        old = self._subject_keys.get(subject, set())
-        new = set(plan.conditions)
-        for key in old - new:
-            self._set(self._slots[key], [], now, out)
-        for key, conds in plan.conditions.items():
+        old = self._plans.get(subject)
+        conditions = {k: c if len(c) < 2 else sorted(c, key=lambda x: x[0]) for k, c in plan.conditions.items()}
+        for key in old.keys() - conditions.keys() if old else ():
             slot = self._slots.get(key)
-            if slot is None:
-                slot = self._slots[key] = _Slot(key)
-            self._set(slot, conds if len(conds) < 2 else sorted(conds, key=lambda c: c[0]), now, out)
-        if new:
-            self._subject_keys[subject] = new
+            if slot is not None:  # withdrawn: a firing alert resolves now
+                self._sync_key(key, slot, _NOTHING, now, None, out)
+        if conditions:
+            self._plans[subject] = conditions
         else:
-            self._subject_keys.pop(subject, None)
-        version = self._subject_version.get(subject, 0) + 1
-        self._subject_version[subject] = version
+            self._plans.pop(subject, None)
+        version = self._version.get(subject, 0) + 1
+        self._version[subject] = version
         if plan.replan_at is not None and plan.replan_at > now:
             heapq.heappush(self._heap, (plan.replan_at, next(self._seq), True, subject, version))
+        self._sync(subject, now, out)
 
-    def _set(self, slot: _Slot, conditions: list[Condition], now: datetime, out: list[Transition]) -> None:
-        if conditions == slot.conditions and slot.seen is not None:
-            return  # nothing changed: its timer (if any) still stands
-        slot.conditions = conditions
-        slot.version += 1
-        self._sync(slot, now, out)
+    def _sync(self, subject: Hashable, now: datetime, out: list[Transition]) -> None:
+        """Bring a subject's alerts in line with its plan at ``now`` and set its next timer."""
+        plan = self._plans.get(subject)
+        if plan is None:
+            self._seen.pop(subject, None)
+            return
+        seen = self._seen.get(subject)
+        following: datetime | None = None
+        for key, conds in plan.items():
+            slot = self._slots.get(key)
+            if slot is None:
+                # Never fired: nothing to do unless a stretch has begun by now.
+                start = conds[0][0]
+                if start > now:
+                    following = start if following is None or start < following else following
+                    continue
+                slot = self._slots[key] = _Slot()
+                slot.seen = seen
+            nxt = self._sync_key(key, slot, conds, now, seen, out)
+            if nxt is not None and (following is None or nxt < following):
+                following = nxt
+        self._seen[subject] = now
+        if following is not None:
+            heapq.heappush(self._heap, (following, next(self._seq), False, subject, self._version[subject]))
 
-    def _sync(self, slot: _Slot, now: datetime, out: list[Transition]) -> None:
-        """Bring one alert's state in line with its conditions at ``now`` and set its next timer."""
+    def _sync_key(self, key: AlertKey, slot: _Slot, conds: list[Condition], now: datetime,
+                  seen: datetime | None, out: list[Transition]) -> datetime | None:
+        """Bring one alert in line with its conditions at ``now``; returns its next boundary."""
         alert = slot.alert
         holding: Condition | None = None
-        upcoming: Condition | None = None
-        for cond in slot.conditions:
-            start, end = cond
+        upcoming: datetime | None = None
+        for start, end in conds:
             if start > now:
-                upcoming = cond
+                upcoming = start
                 break
             if end is None or now < end:
-                holding = cond
-        if alert is not None and alert.state is AlertState.FIRING and holding is None:
+                holding = (start, end)
+        if alert is not None and holding is None:
             assert alert.fired_at is not None
-            ended = [e for s, e in slot.conditions if e is not None and alert.fired_at < e <= now]
+            ended = [e for s, e in conds if e is not None and alert.fired_at < e <= now]
             out.append(transition(alert, AlertState.RESOLVED, max(ended) if ended else now))
             alert = None
-        if alert is None or alert.state is not AlertState.FIRING:
-            for start, end in slot.conditions:
+        if alert is None:
+            for start, end in conds:
                 if start > now:
                     break
                 if slot.fired is not None and start <= slot.fired:
                     continue  # this occurrence (or an earlier one) already fired
                 if end is not None and slot.seen is not None and end <= slot.seen:
                     continue  # over before we last looked: that moment has passed
-                alert = alert or Alert(slot.key, AlertState.INACTIVE)
+                alert = Alert(key, AlertState.INACTIVE)
                 out.append(transition(alert, AlertState.FIRING, start))
                 self.history.append(alert)
                 slot.fired = start
                 if end is not None and end <= now:
                     out.append(transition(alert, AlertState.RESOLVED, end))
                     alert = None
-        if alert is None or alert.state is not AlertState.FIRING:
-            if upcoming is not None:
-                alert = alert or Alert(slot.key, AlertState.INACTIVE)
-                if alert.fires_at != upcoming[0]:
-                    out.append(transition(alert, AlertState.PENDING, upcoming[0]))
-                heapq.heappush(self._heap, (upcoming[0], next(self._seq), False, slot.key, slot.version))
-            elif alert is not None:
-                out.append(transition(alert, AlertState.INACTIVE, now))
-                alert = None
-        elif holding is not None and holding[1] is not None:
-            heapq.heappush(self._heap, (holding[1], next(self._seq), False, slot.key, slot.version))
         slot.alert = alert
         slot.seen = now
+        if alert is not None:
+            return holding[1] if holding is not None else None
+        return upcoming

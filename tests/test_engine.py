@@ -64,9 +64,10 @@ def test_done_before_due_never_fires():
     plans.plans["T1"] = {KEY: [(at(60), None)]}
     eng = Engine(plans)
     eng.update(["T1"], at(0))
+    assert [a.state for a in eng.alerts()] == [AlertState.PENDING]
     plans.plans["T1"] = {}
-    changes = eng.update(["T1"], at(30))
-    assert [(c.old, c.new) for c in changes] == [(AlertState.PENDING, AlertState.INACTIVE)]
+    assert eng.update(["T1"], at(30)) == []
+    assert eng.alerts() == []
     eng.advance(at(120))
     assert eng.history == []
     assert eng.next_instant() is None
@@ -138,3 +139,19 @@ def test_transitions_are_checked():
     transition(alert, AlertState.RESOLVED, at(2))
     with pytest.raises(ValueError, match="resolved -> firing"):
         transition(alert, AlertState.FIRING, at(3))
+
+
+def test_alerts_of_one_subject_fire_each_at_its_own_instant():
+    warn = AlertKey("RestoreWarning", (("percent", "50"),))
+    breach = AlertKey("RestoreBreached", ())
+    esc = AlertKey("RestoreEscalation", (("step", "supervisor"),))
+    plans = Plans()
+    plans.plans["T1"] = {esc: [(at(90), None)], warn: [(at(30), None)], breach: [(at(60), None)]}
+    eng = Engine(plans)
+    eng.update(["T1"], at(0))
+    assert sorted((a.name, a.fires_at) for a in eng.alerts()) == [
+        ("RestoreBreached", at(60)), ("RestoreEscalation", at(90)), ("RestoreWarning", at(30))]
+    assert eng.next_instant() == at(30)
+    fired = [(c.alert.name, c.at) for c in eng.advance(at(100)) if c.new is AlertState.FIRING]
+    assert fired == [("RestoreWarning", at(30)), ("RestoreBreached", at(60)), ("RestoreEscalation", at(90))]
+    assert eng.next_instant() is None

@@ -22,7 +22,7 @@ from monitord.sla.availability import (
     MonthAvailability,
     Span,
     budget_seconds,
-    crossing,
+    crossings,
     monitoring_spans,
     month_availability,
     outage_spans,
@@ -172,15 +172,15 @@ class SlaPlanner:
         if spans[-1][0] >= current.bounds(tz)[1]:  # only then can a span start in a later month
             months.update(m for m in (Month.of(s, tz) for s, _ in spans) if m > current)
         out: dict[AlertKey, list[Condition]] = {}
+        name, severity = self.policy.alert_names.budget_burn, cls.severity["budget_burn"]
         for month in months:
             lo, hi = month.bounds(tz)
             budget = budget_seconds(cls.availability, (hi - lo).total_seconds())
-            for share in cls.budget_burn:
-                at = crossing(spans, lo, hi, share * budget)
+            instants = crossings(spans, lo, hi, [share * budget for share in cls.budget_burn])
+            for share, at in zip(cls.budget_burn, instants, strict=True):
                 if at is not None:
-                    labels = self.labels(circuit, cls.severity["budget_burn"], percent=_share_label(share),
-                                         month=str(month))
-                    out[AlertKey(self.policy.alert_names.budget_burn, labels)] = [(at, hi)]
+                    labels = self.labels(circuit, severity, month=str(month), percent=_share_label(share))
+                    out[AlertKey(name, labels)] = [(at, hi)]
         # An outage still open runs into the next month's budget: plan again when it starts.
         replan = current.next().bounds(tz)[0] if spans[-1][1] >= FOREVER else None
         return AlertPlan(out, replan)

@@ -66,18 +66,22 @@ def measure(spans: Sequence[Span], lo: datetime, hi: datetime) -> float:
     return total
 
 
-def crossing(spans: Sequence[Span], lo: datetime, hi: datetime, seconds: float) -> datetime | None:
-    """The instant in [lo, hi) at which the measure of ``spans`` since ``lo`` reaches ``seconds``."""
-    acc = 0.0
+def crossings(spans: Sequence[Span], lo: datetime, hi: datetime, marks: Sequence[float]) -> list[datetime | None]:
+    """For each of ``marks`` (ascending seconds), the instant the measure since ``lo`` reaches it, in one pass."""
+    out: list[datetime | None] = []
+    acc, i = 0.0, 0
     for s, e in spans:
         s, e = max(s, lo), min(e, hi)
         if s >= e:
             continue
         length = (e - s).total_seconds()
-        if acc + length >= seconds:
-            return s + timedelta(seconds=seconds - acc)
+        while i < len(marks) and acc + length >= marks[i]:
+            out.append(s + timedelta(seconds=marks[i] - acc))
+            i += 1
+        if i == len(marks):
+            break
         acc += length
-    return None
+    return out + [None] * (len(marks) - len(out))
 
 
 def ticket_spans(ticket: Ticket, start: datetime) -> list[Span]:

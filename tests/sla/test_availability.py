@@ -5,7 +5,7 @@ from monitord.sla.availability import (
     FOREVER,
     Month,
     budget_seconds,
-    crossing,
+    crossings,
     measure,
     month_availability,
     subtract,
@@ -49,9 +49,8 @@ def test_crossing_walks_across_gaps():
     spans = [(t(1, 10), t(1, 10, 2)), (t(1, 11), FOREVER)]
     lo, hi = Month(2026, 10).bounds(TZ)
     # 120 s in the first span, then the rest of 267.84 * 0.5 = 133.92 s in the open one
-    assert crossing(spans, lo, hi, 133.92) == t(1, 11) + timedelta(seconds=13.92)
-    assert crossing(spans, lo, hi, 60) == t(1, 10, 1)
-    assert crossing([(t(1, 10), t(1, 10, 1))], lo, hi, 61) is None
+    assert crossings(spans, lo, hi, [60, 133.92]) == [t(1, 10, 1), t(1, 11) + timedelta(seconds=13.92)]
+    assert crossings([(t(1, 10), t(1, 10, 1))], lo, hi, [30, 61]) == [t(1, 10, 0) + timedelta(seconds=30), None]
 
 
 def test_month_in_progress_counts_downtime_so_far():
