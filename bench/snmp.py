@@ -1,0 +1,168 @@
+"""SNMP polling benchmark: net-snmp agents on loopback, polled over and over by SnmpPoller.
+
+Prints, for each way of polling, polls/s, interface statuses/s, the poller's CPU
+milliseconds per poll and per 1,000 interface statuses, and the agents' CPU share:
+- naive: fresh ObjectType(ObjectIdentity("1.3.6...")) per request, lookupMib=True;
+- poller, lookupMib=True: SnmpPoller with only the MIB lookup of responses put back;
+- poller (as shipped): raw OIDs, reused resolved varbinds, lookupMib=False.
+
+Setup: up to --pairs veth pairs (root needed; without it the host's own interfaces
+are polled), --agents snmpd agents on 127.0.0.1, every agent polled for the same
+--interfaces ifIndexes per poll. Loopback only; about --seconds per mode.
+
+Run: python3 bench/snmp.py [--agents 4] [--interfaces 100] [--seconds 8] [--v3]
+It is not a timed test: it prints figures for the closing note of an issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import monitord.sources.snmp as snmp_module
+from monitord.sources.snmp import SnmpPoller, SnmpTarget
+from tests.sources.snmpd import (
+    COMMUNITY,
+    V3_AUTH_KEY,
+    V3_PRIV_KEY,
+    V3_USER,
+    Snmpd,
+    VethPair,
+)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def agent_cpu(agents: list[Snmpd]) -> float:
+    """CPU seconds the agents have used so far (utime + stime from /proc)."""
+    total = 0
+    for a in agents:
+        fields = Path(f"/proc/{a.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+class NaivePoller(SnmpPoller):
+    """The textbook way: string OIDs built per request and responses resolved through the MIB."""
+
+    async def _get(self, target: SnmpTarget, auth: Any, transport: Any, oids: Any) -> Any:
+        from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, get_cmd
+
+        vbs = [ObjectType(ObjectIdentity(".".join(map(str, oid)))) for oid in oids]
+        err_ind, err_status, _, rows = await get_cmd(
+            self._engine(target), auth, transport, self._context, *vbs, lookupMib=True
+        )
+        if err_ind or err_status:
+            return {}, str(err_ind or err_status)
+        return {tuple(o): int(v) for o, v in rows}, ""
+
+
+def with_mib_lookup(get_cmd: Callable[..., Any]) -> Callable[..., Any]:
+    """get_cmd with lookupMib=True forced: the one change the shipped poller avoids."""
+
+    async def patched(*args: Any, **kwargs: Any) -> Any:
+        kwargs["lookupMib"] = True
+        return await get_cmd(*args, **kwargs)
+
+    return patched
+
+
+async def measure(poller: SnmpPoller, requests: list[tuple[SnmpTarget, list[int]]], seconds: float) -> dict[str, float]:
+    """Poll all requests again and again for about ``seconds``; figures for the whole run."""
+    await poller.poll_many(requests, concurrency=len(requests))  # warm-up: engine, v3 discovery
+    polls = statuses = failures = 0
+    wall0, cpu0 = time.monotonic(), time.process_time()
+    while time.monotonic() - wall0 < seconds:
+        for r in await poller.poll_many(requests, concurrency=len(requests)):
+            polls += 1
+            statuses += len(r.interfaces)
+            failures += not r.reachable or bool(r.error)
+    wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    poller.close()
+    return {"wall": wall, "cpu": cpu, "polls": polls, "statuses": statuses, "failures": failures}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, default=4, help="snmpd agents on loopback (default 4)")
+    ap.add_argument("--interfaces", type=int, default=100, help="ifIndexes polled per agent (default 100)")
+    ap.add_argument("--pairs", type=int, default=60, help="veth pairs to make, 2 interfaces each (default 60)")
+    ap.add_argument("--seconds", type=float, default=8.0, help="seconds per mode (default 8)")
+    ap.add_argument("--v3", action="store_true", help="poll with SNMPv3 authPriv SHA/AES instead of v2c")
+    args = ap.parse_args()
+    binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
+    if not os.path.exists(binary):
+        sys.exit("snmpd is not installed: bash .ci/snmpd.sh")
+
+    pairs: list[VethPair] = []
+    agents: list[Snmpd] = []
+    with tempfile.TemporaryDirectory(prefix="bench-snmp-") as tmp:
+        try:
+            for i in range(args.pairs):
+                try:
+                    pairs.append(VethPair(f"mdb{os.getpid() % 1000}x{i}"))
+                    pairs[-1].set(admin_up=True, peer_up=i % 3 != 0)  # every third one "down"
+                except Exception as exc:
+                    print(f"(no veth interfaces: {exc}; polling the host's own)")
+                    break
+            agents = [Snmpd(Path(tmp) / f"a{i}", binary) for i in range(args.agents)]
+
+            def target(a: Snmpd) -> SnmpTarget:
+                if args.v3:
+                    return SnmpTarget(
+                        "127.0.0.1", a.port, "3", user=V3_USER, auth_key=V3_AUTH_KEY, priv_key=V3_PRIV_KEY
+                    )
+                return SnmpTarget("127.0.0.1", a.port, community=COMMUNITY)
+
+            names = asyncio.run(SnmpPoller().resolve_ifnames(target(agents[0])))
+            indexes = sorted(names.values())[: args.interfaces]
+            requests = [(target(a), indexes) for a in agents]
+            print(
+                f"{len(agents)} snmpd agents on 127.0.0.1, {'SNMPv3 authPriv' if args.v3 else 'SNMPv2c'}, "
+                f"{len(indexes)} interfaces per poll ({2 * len(indexes)} varbinds), "
+                f"~{args.seconds:g} s per mode, {os.cpu_count()} CPUs"
+            )
+            print(
+                f"{'mode':<26}{'polls/s':>9}{'ifaces/s':>10}{'CPU ms/poll':>13}"
+                f"{'CPU ms/1k ifaces':>18}{'agents CPU':>12}{'failed':>8}"
+            )
+            real_get_cmd = snmp_module.get_cmd
+            modes: list[tuple[str, Callable[[], SnmpPoller], Callable[..., Any]]] = [
+                ("naive (strings, lookup)", NaivePoller, real_get_cmd),
+                ("poller, lookupMib=True", SnmpPoller, with_mib_lookup(real_get_cmd)),
+                ("poller, lookupMib=False", SnmpPoller, real_get_cmd),
+            ]
+            for label, make, get_cmd in modes:
+                snmp_module.get_cmd = get_cmd  # type: ignore[assignment]
+                try:
+                    a0 = agent_cpu(agents)
+                    f = asyncio.run(measure(make(), requests, args.seconds))
+                    agents_share = (agent_cpu(agents) - a0) / f["wall"]
+                finally:
+                    snmp_module.get_cmd = real_get_cmd  # type: ignore[assignment]
+                print(
+                    f"{label:<26}{f['polls'] / f['wall']:>9.1f}{f['statuses'] / f['wall']:>10.0f}"
+                    f"{1000 * f['cpu'] / max(f['polls'], 1):>13.2f}"
+                    f"{1e6 * f['cpu'] / max(f['statuses'], 1):>18.1f}"
+                    f"{agents_share:>11.0%} {int(f['failures']):>7}"
+                )
+            print("CPU = this process's CPU time (time.process_time); agents CPU = snmpd CPU / wall time.")
+        finally:
+            for a in agents:
+                a.stop()
+            for p in pairs:
+                p.delete()
+
+
+if __name__ == "__main__":
+    main()
