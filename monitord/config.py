@@ -6,6 +6,12 @@ Paths in the file are relative to the file's own directory. Example::
     inventory: demo/inventory.yaml    # customers, circuits, maintenance windows
     storage: sqlite:///var/lib/monitord/monitord.db
     outage_basis: tickets             # optional: overrides rules' availability.outage_basis
+    http:
+      listen: 127.0.0.1:9464          # loopback unless you say otherwise
+      token_file: /etc/monitord/token # bearer token for write endpoints (required to accept writes)
+      auth_reads: false               # also require it for reads
+
+A relative SQLite path in ``storage`` is relative to the config file too.
 """
 
 from __future__ import annotations
@@ -26,6 +32,16 @@ class OutageBasis(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """Where the daemon's HTTP server listens and how it authenticates."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+    token_file: Path | None = None
+    auth_reads: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """The daemon's settings, validated."""
 
@@ -34,6 +50,7 @@ class Settings:
     inventory: Path | None
     storage: str
     outage_basis: OutageBasis | None
+    http: HttpSettings = HttpSettings()
 
 
 DEFAULT_STORAGE = "sqlite:///monitord.db"
@@ -50,7 +67,7 @@ def load_settings(path: Path | str) -> Settings:
 
 def settings_from(doc: Section, path: Path) -> Settings | None:
     """Settings from a parsed document; problems go to its collector."""
-    doc.only("rules", "inventory", "storage", "outage_basis")
+    doc.only("rules", "inventory", "storage", "outage_basis", "http")
     base = path.parent
     rules_sec, inv_sec = doc.get("rules", required=True), doc.get("inventory")
     storage_sec, basis_sec = doc.get("storage"), doc.get("outage_basis")
@@ -66,7 +83,35 @@ def settings_from(doc: Section, path: Path) -> Settings | None:
     if "://" not in storage:
         assert storage_sec is not None
         storage_sec.error(f'expected an SQLAlchemy URL like "sqlite:///monitord.db", got "{storage}"')
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        storage = f"sqlite:///{base / storage.removeprefix('sqlite:///')}"
     basis = basis_sec.enum(OutageBasis) if basis_sec else None
-    if rules is None:
+    http = _http(doc.get("http"), base)
+    if rules is None or http is None:
         return None
-    return Settings(path, base / rules, base / inventory if inventory else None, storage, basis)
+    return Settings(path, base / rules, base / inventory if inventory else None, storage, basis, http)
+
+
+def _http(sec: Section | None, base: Path) -> HttpSettings | None:
+    if sec is None:
+        return HttpSettings()
+    sec.only("listen", "token_file", "auth_reads")
+    ok = True
+    host, port = HttpSettings.host, HttpSettings.port
+    if (listen := sec.get("listen")) is not None:
+        text = listen.text() or ""
+        h, _, p = text.rpartition(":")
+        if not h or not p.isdigit() or not 0 < int(p) < 65536:
+            listen.error(f'expected host:port like "127.0.0.1:9464", got "{text}"')
+            ok = False
+        else:
+            host, port = h.strip("[]"), int(p)
+    token_file = None
+    if (tf := sec.get("token_file")) is not None and (name := tf.text()):
+        token_file = base / name
+        if not token_file.is_file():
+            tf.error(f"no such file: {token_file}")
+            ok = False
+    auth = sec.get("auth_reads")
+    auth_reads = bool(auth.flag()) if auth else False
+    return HttpSettings(host, port, token_file, auth_reads) if ok else None

@@ -1,0 +1,210 @@
+"""The composition root: load, build, run, reload (build new, then swap), stop.
+
+Only this module imports everything. The daemon's state is rebuilt from
+storage at start-up: every stored event is folded into the facts, the engine
+is planned as of now (deadlines that passed while the daemon was down fire
+with their true instants), and every alert transition is stored before it is
+acted on. A transition already stored (same alert, same instant) is not new,
+so a restart never repeats one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from monitord.config import Settings, load_settings
+from monitord.domain import Alert, AlertState, Event, Inventory, ObservationType, TicketEvent, TicketEventType
+from monitord.engine import Engine, Transition
+from monitord.sla.alerts import SlaPlanner
+from monitord.sla.availability import Month
+from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, FactError, Facts, Subject
+from monitord.sla.policy import SlaPolicy, load_policy
+from monitord.sources.inventory import load_inventory
+from monitord.storage.repo import Repository
+from monitord.yamldoc import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a (re)load builds from the files; building it may fail and changes nothing."""
+
+    settings: Settings
+    policy: SlaPolicy
+    inventory: Inventory
+
+
+def load(config: Path | str) -> Loaded:
+    """Read and validate config, rules and inventory; raises ``InputError`` listing every problem."""
+    settings = load_settings(config)
+    problems = []
+    policy = inventory = None
+    try:
+        policy = load_policy(settings.rules, settings.outage_basis)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if settings.inventory is None:
+        inventory = Inventory({}, {})
+    else:
+        try:
+            inventory = load_inventory(settings.inventory)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems or policy is None or inventory is None:
+        raise InputError(problems)
+    return Loaded(settings, policy, inventory)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event the daemon will not take, with its position in the request."""
+
+    index: int
+    message: str
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did: events new to storage, duplicates, and (if any) rejections."""
+
+    new: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class State:
+    """Facts, planner and engine for one loaded configuration, kept up to date with storage."""
+
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
+        self.loaded = loaded
+        self.facts = Facts(loaded.inventory)
+        skipped = 0
+        for _, event in repo.events():
+            try:
+                self.facts.load(event)
+            except FactError:
+                skipped += 1  # e.g. a circuit since removed from the inventory
+        if skipped:
+            log.warning("start-up: %d stored events name circuits or tickets this inventory lacks", skipped)
+        self.planner = SlaPlanner(loaded.policy, self.facts)
+        self.engine = Engine(self.planner)
+        self.startup = self.engine.update(startup_subjects(self.facts, loaded.policy, now), now)
+
+
+def startup_subjects(facts: Facts, policy: SlaPolicy, now: datetime) -> list[Subject]:
+    """What to plan at start-up: open tickets, and circuits with something this month or still open."""
+    month_start = Month.of(now, policy.tz).bounds(policy.tz)[0]
+    subjects: list[Subject] = []
+    busy: set[str] = set()
+    for t in facts.tickets.values():
+        ended = t.closed or t.restored
+        if t.closed is None:
+            subjects.append((TICKET, t.id))
+        if ended is None or ended >= month_start:
+            busy.add(t.circuit)
+    for circuit, observations in facts.observations.items():
+        if observations:
+            subjects.append((DOWN, circuit))
+            if observations[-1].at >= month_start or observations[-1].type is ObservationType.DOWN:
+                busy.add(circuit)
+    subjects += [(AVAILABILITY, c) for c in busy] + [(REPEAT, c) for c in busy]
+    return subjects
+
+
+class Daemon:
+    """The running daemon's core: ingest events, advance time, reload; every change stored first."""
+
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
+        self.repo = repo
+        # Alerts already stored, by identity -> resolved_at: what a restart must not repeat.
+        self._stored = {(a.name, a.key.labels, a.fired_at): a.resolved_at for a in repo.alerts()}
+        self.state = State(loaded, repo, now)
+        self.reload_ok = True
+        self.reload_errors: list[str] = []
+        self.notices: list[Transition] = []  # new transitions, for the alerting layer to send
+        self._persist(self.state.startup)
+
+    @property
+    def loaded(self) -> Loaded:
+        """The configuration in force."""
+        return self.state.loaded
+
+    # inputs -----------------------------------------------------------------
+    def ingest(self, events: Sequence[Event], now: datetime) -> IngestResult:
+        """Validate, store, then apply events; a batch with any bad event is rejected whole."""
+        rejected = self._check(events)
+        if rejected:
+            return IngestResult(rejected=rejected)
+        new = self.repo.record_events(events, now)
+        engine = self.state.engine
+        clock = max(now, engine.now) if engine.now else now
+        moved = engine.advance(clock, before=True)
+        for event in sorted(new, key=lambda e: e.at):
+            moved += engine.update(self.state.facts.apply(event), clock)
+        self._persist(moved)
+        return IngestResult(new=len(new), duplicates=len(events) - len(new))
+
+    def tick(self, now: datetime) -> None:
+        """Apply everything due by ``now`` (the scheduler's timer job)."""
+        self._persist(self.state.engine.advance(now))
+
+    def next_instant(self) -> datetime | None:
+        """When the next tick is due."""
+        return self.state.engine.next_instant()
+
+    def reload(self, config: Path | str, now: datetime) -> list[str]:
+        """Build a new state from the files and swap it in; on any problem keep the old one.
+
+        Returns the problems (empty on success).
+        """
+        try:
+            loaded = load(config)
+            state = State(loaded, self.repo, now)
+        except InputError as exc:
+            self.reload_ok, self.reload_errors = False, [str(p) for p in exc.problems]
+            log.error("reload failed, keeping the running configuration:\n%s", "\n".join(self.reload_errors))
+            return self.reload_errors
+        self.state = state
+        self.reload_ok, self.reload_errors = True, []
+        self._persist(state.startup)
+        return []
+
+    # queries ----------------------------------------------------------------
+    def firing(self) -> list[Alert]:
+        """Alerts firing now."""
+        return self.state.engine.firing()
+
+    # internals --------------------------------------------------------------
+    def _check(self, events: Sequence[Event]) -> list[Rejected]:
+        facts, circuits = self.state.facts, self.loaded.inventory.circuits
+        reported = {e.ticket for e in events if isinstance(e, TicketEvent) and e.type is TicketEventType.REPORTED}
+        out = []
+        for i, e in enumerate(events):
+            circuit = getattr(e, "circuit", "")
+            if circuit and circuit not in circuits:
+                out.append(Rejected(i, f"unknown circuit {circuit!r}"))
+            elif isinstance(e, TicketEvent) and e.ticket not in facts.tickets and e.ticket not in reported:
+                out.append(Rejected(i, f"ticket {e.ticket!r} has not been reported"))
+        return out
+
+    def _persist(self, transitions: Iterable[Transition]) -> None:
+        """Store every fired or resolved alert; keep the ones not stored before as notices."""
+        for tr in transitions:
+            if tr.new not in (AlertState.FIRING, AlertState.RESOLVED):
+                continue
+            alert = tr.alert
+            ident = (alert.name, alert.key.labels, alert.fired_at)
+            known = ident in self._stored
+            if known and self._stored[ident] == alert.resolved_at:
+                continue  # stored exactly so before: already acted on
+            self.repo.record_alert(alert)
+            self._stored[ident] = alert.resolved_at
+            if tr.new is AlertState.FIRING and known:
+                continue  # fired before a restart; only its resolution could be new
+            self.notices.append(tr)
+            log.info("alert %s %s at %s %s", alert.name, tr.new.value, tr.at, dict(alert.key.labels))
