@@ -10,15 +10,23 @@ so a restart never repeats one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from monitord import api, exporter
 from monitord.config import Settings, load_settings
 from monitord.domain import Alert, AlertState, Event, Inventory, ObservationType, TicketEvent, TicketEventType
 from monitord.engine import Engine, Transition
+from monitord.scheduler import Timer
+from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
 from monitord.sla.availability import Month
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, FactError, Facts, Subject
@@ -208,3 +216,109 @@ class Daemon:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
             log.info("alert %s %s at %s %s", alert.name, tr.new.value, tr.at, dict(alert.key.labels))
+
+
+class DaemonBackend:
+    """The HTTP API's view of the daemon (``api.Backend``)."""
+
+    def __init__(self, daemon: Daemon, timer: Timer, config: Path, clock: Callable[[], datetime],
+                 notifier: Notifier) -> None:
+        self.daemon, self.timer, self.config, self.clock, self.notifier = daemon, timer, config, clock, notifier
+        self.reloaded_at = clock()
+        self.events_total = 0
+
+    def ingest(self, events: list[Event]) -> api.IngestResult:
+        """Store and apply events; re-arm the timer, as an event may bring the next deadline forward."""
+        result = self.daemon.ingest(events, self.clock())
+        if result.rejected:
+            raise api.EventsRejected([(r.index, r.message) for r in result.rejected])
+        self.events_total += result.new
+        self.timer.rearm()
+        return api.IngestResult(result.new, result.duplicates)
+
+    def tickets(self) -> list[dict[str, Any]]:
+        """Every ticket with its deadlines as of now."""
+        now, state = self.clock(), self.daemon.state
+        out = []
+        for tid, t in state.facts.tickets.items():
+            deadlines = [{"kind": d.kind.value, "due": _iso(d.due), "state": d.state(now).value,
+                          "done_at": _iso(d.done_at)} for d in (c.deadline for c in state.planner.clocks(tid))]
+            out.append({"ticket": tid, "circuit": t.circuit, "source": t.source.value, "reported": _iso(t.reported),
+                        "restored": _iso(t.restored), "closed": _iso(t.closed), "deadlines": deadlines})
+        return out
+
+    def circuits(self) -> list[dict[str, Any]]:
+        """Every circuit with its class and month-to-date availability."""
+        now, state = self.clock(), self.daemon.state
+        month = Month.of(now, state.loaded.policy.tz)
+        out = []
+        for cid, c in state.loaded.inventory.circuits.items():
+            a = state.planner.availability(cid, month, now)
+            out.append({"circuit": cid, "customer": c.customer, "service": c.service, "sla_class": c.sla_class.value,
+                        "month": str(month), "availability": a.availability, "downtime_seconds": a.downtime_seconds,
+                        "budget_seconds": a.budget_seconds})
+        return out
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts firing now."""
+        return [{"name": a.name, "labels": a.labels, "fired_at": _iso(a.fired_at)} for a in self.daemon.firing()]
+
+    def ready(self) -> bool:
+        """Ready once the state is built (the daemon serves only after that)."""
+        return True
+
+    async def reload(self) -> api.ReloadResult:
+        """Rebuild from the files and swap; the old set keeps running on any problem."""
+        self.notifier.reloading(time.monotonic_ns() // 1000)
+        errors = self.daemon.reload(self.config, self.clock())
+        self.reloaded_at = self.clock()
+        self.timer.rearm()
+        self.notifier.ready(status="reload failed, old configuration kept" if errors else "running")
+        return api.ReloadResult(not errors, errors)
+
+    def metrics(self) -> bytes:
+        """The Prometheus exposition of the current state."""
+        nxt = self.daemon.next_instant()
+        return exporter.exposition(lambda: exporter.Snapshot(
+            self.daemon.reload_ok, self.reloaded_at.timestamp(), self.daemon.firing(),
+            nxt.timestamp() if nxt else None, self.events_total))
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+              started: Callable[[str], None] | None = None) -> None:
+    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads. Raises ``InputError`` on a bad start-up config."""
+    loaded = load(config)
+    repo = Repository.open(loaded.settings.storage)
+    notifier = Notifier(env)
+    daemon = Daemon(loaded, repo, clock())
+    timer = Timer(daemon.tick, daemon.next_instant, clock)
+    backend = DaemonBackend(daemon, timer, config, clock, notifier)
+    http = loaded.settings.http
+    settings = api.ApiSettings(http.host, http.port, http.token_file, http.auth_reads)
+    server = api.ApiServer(api.build_app(backend, settings), settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(backend.reload()))
+    timer.start()
+    interval = watchdog_interval(env, os.getpid())
+    if interval is not None:
+        # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.
+        timer.scheduler.add_job(notifier.watchdog, "interval", seconds=interval, id="watchdog")
+    serving = asyncio.create_task(server.serve())
+    notifier.ready(status="running")
+    if started is not None:
+        started(server.url)
+    try:
+        await stop.wait()
+    finally:
+        notifier.stopping()
+        timer.stop()
+        server.stop()
+        await serving
+        repo.close()

@@ -1,4 +1,4 @@
-"""The `monitord` command: check, evaluate, test-rules.
+"""The `monitord` command: run, check, evaluate, test-rules.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -101,6 +101,31 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
     return run_files([Path(f) for f in args.files], sys.stdout)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+    import os
+
+    from monitord.api import ApiSettingsError
+    from monitord.app import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def started(url: str) -> None:
+        print(f"monitord is running: {url}/metrics, {url}/api/v1/alerts, {url}/api/v1/openapi.json", flush=True)
+
+    try:
+        asyncio.run(run(Path(args.config), dict(os.environ), started=started))
+    except InputError as exc:
+        _err(*exc.problems)
+        return 2
+    except ApiSettingsError as exc:
+        _err(f"http: {exc}")
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="monitord", description="SLA monitoring for enterprise circuits")
@@ -120,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--at", required=True, help="the instant to evaluate at (ISO 8601 with offset)")
     e.add_argument("--config", help="monitord.yaml (for its outage_basis override)")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("run", help="run the daemon")
+    r.add_argument("--config", required=True, help="monitord.yaml")
+    r.set_defaults(func=cmd_run)
 
     t = sub.add_parser("test-rules", help="run rule unit tests")
     t.add_argument("files", nargs="+", help="rule test YAML files")

@@ -101,7 +101,7 @@ def _http(sec: Section | None, base: Path) -> HttpSettings | None:
     if (listen := sec.get("listen")) is not None:
         text = listen.text() or ""
         h, _, p = text.rpartition(":")
-        if not h or not p.isdigit() or not 0 < int(p) < 65536:
+        if not h or not p.isdigit() or not 0 <= int(p) < 65536:  # 0: any free port
             listen.error(f'expected host:port like "127.0.0.1:9464", got "{text}"')
             ok = False
         else:

@@ -1,0 +1,71 @@
+"""Prometheus metrics: a custom collector that reads the daemon's current state at scrape time.
+
+No per-series Gauge objects: each scrape builds its families from the state
+it is handed through a callable, so there is nothing to keep in step.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitord import __version__
+from monitord.domain import Alert
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a scrape reads from the daemon."""
+
+    reload_ok: bool
+    reload_timestamp: float  # seconds since the epoch of the last reload attempt (or start)
+    firing: list[Alert]
+    next_instant: float | None  # seconds since the epoch of the engine's next wake-up
+    events_total: int
+
+
+class StateCollector(Collector):
+    """Builds every metric family from a fresh ``Snapshot`` at each scrape."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families of the current state."""
+        s = self._snapshot()
+        info = InfoMetricFamily("monitord_build", "monitord version")
+        info.add_metric([], {"version": __version__})
+        yield info
+        ok = GaugeMetricFamily("monitord_config_last_reload_successful",
+                               "Whether the last configuration reload succeeded (1) or kept the old set (0).")
+        ok.add_metric([], 1.0 if s.reload_ok else 0.0)
+        yield ok
+        when = GaugeMetricFamily("monitord_config_last_reload_success_timestamp_seconds",
+                                 "When the configuration in force was loaded.")
+        when.add_metric([], s.reload_timestamp)
+        yield when
+        firing = GaugeMetricFamily("monitord_alerts_firing", "Alerts firing now, by name and severity.",
+                                   labels=["alertname", "severity"])
+        for (name, severity), n in sorted(Counter((a.name, a.labels.get("severity", "")) for a in s.firing).items()):
+            firing.add_metric([name, severity], n)
+        yield firing
+        nxt = GaugeMetricFamily("monitord_engine_next_wakeup_timestamp_seconds",
+                                "The next instant at which an alert changes (absent when none is scheduled).")
+        if s.next_instant is not None:
+            nxt.add_metric([], s.next_instant)
+        yield nxt
+        events = GaugeMetricFamily("monitord_events_ingested", "Events ingested since the daemon started.")
+        events.add_metric([], s.events_total)
+        yield events
+
+
+def exposition(snapshot: Callable[[], Snapshot]) -> bytes:
+    """The Prometheus text exposition of the state ``snapshot`` returns."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(snapshot))
+    return generate_latest(registry)

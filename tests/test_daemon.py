@@ -1,0 +1,157 @@
+"""`monitord run` as a real process: HTTP ingest with a token, deadlines on time, SIGHUP reloads, SIGKILL restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitord.storage.repo import Repository
+from tests.conftest import ROOT
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    shutil.copy(ROOT / "demo/inventory.yaml", tmp_path / "inventory.yaml")
+    (tmp_path / "token").write_text(TOKEN + "\n", encoding="utf-8")
+    (tmp_path / "monitord.yaml").write_text(
+        "rules: rules\ninventory: inventory.yaml\nstorage: sqlite:///state.db\n"
+        "http: {listen: 127.0.0.1:0, token_file: token}\n", encoding="utf-8")
+    return tmp_path
+
+
+class Daemon:
+    """A running `monitord run` process and its base URL."""
+
+    def __init__(self, home: Path) -> None:
+        command = [sys.executable, "-m", "monitord.cli", "run", "--config", str(home / "monitord.yaml")]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 20
+        self.url = ""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("monitord is running: "):
+                self.url = line.split()[3].removesuffix("/metrics,")
+                break
+        assert self.url, "the daemon did not start"
+
+    def request(self, method: str, path: str, body: object = None, token: str | None = TOKEN) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def alerts(self) -> list[dict]:
+        return json.loads(self.request("GET", "/api/v1/alerts")[1])["alerts"]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def running(home: Path) -> Iterator[Daemon]:
+    d = Daemon(home)
+    yield d
+    if d.proc.poll() is None:
+        d.stop(signal.SIGKILL)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+def wait_for(check, seconds: float = 5.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    return check()
+
+
+def test_ingest_fires_deadline_on_time_and_survives_sigkill(home: Path, running: Daemon):
+    now = datetime.now(UTC)
+    due = now + timedelta(seconds=1)
+    report = {"at": iso(due - timedelta(minutes=15)), "type": "reported", "ticket": "T1",
+              "circuit": "GZ-SDH-000123", "source": "customer"}
+    assert running.request("POST", "/api/v1/events", report, token=None)[0] == 401
+    status, body = running.request("POST", "/api/v1/events", [report])
+    assert status == 201, body
+    assert json.loads(body)["new"] == 1
+    assert running.request("POST", "/api/v1/events", [report])[0] == 200  # a duplicate changes nothing
+
+    overdue = wait_for(lambda: [a for a in running.alerts() if a["name"] == "DispatchOverdue"])
+    assert overdue, "DispatchOverdue did not fire"
+    assert datetime.fromisoformat(overdue[0]["fired_at"]) == due  # its exact instant
+    assert datetime.now(UTC) - due < timedelta(seconds=2)
+
+    running.stop(signal.SIGKILL)
+    again = Daemon(home)
+    try:
+        names = {a["name"] for a in again.alerts()}
+        assert "DispatchOverdue" in names  # state rebuilt from storage
+        repo = Repository.open(f"sqlite:///{home / 'state.db'}")
+        stored = [a for a in repo.alerts() if a.name == "DispatchOverdue"]
+        repo.close()
+        assert len(stored) == 1  # stored once, not again after the restart
+        assert len(list(Repository.open(f"sqlite:///{home / 'state.db'}").events())) == 1
+    finally:
+        again.stop(signal.SIGKILL)
+
+
+def test_bad_events_are_refused_with_their_index(running: Daemon):
+    bad = [{"at": "2026-10-01T10:00:00", "type": "reported", "ticket": "T1", "circuit": "GZ-SDH-000123"},
+           {"at": "2026-10-01T10:00:00+08:00", "type": "reported", "ticket": "T2", "circuit": "NO-SUCH"}]
+    status, body = running.request("POST", "/api/v1/events", bad)
+    assert status == 400
+    assert json.loads(body)["errors"][0]["index"] == 0
+    status, body = running.request("POST", "/api/v1/events", bad[1:])
+    assert status == 400
+    assert json.loads(body)["errors"] == [{"index": 0, "message": "unknown circuit 'NO-SUCH'"}]
+
+
+def test_sighup_with_a_bad_rule_keeps_running_set(home: Path, running: Daemon):
+    metric = "monitord_config_last_reload_successful"
+
+    def reload_gauge() -> str:
+        text = running.request("GET", "/metrics")[1].decode()
+        return next(line for line in text.splitlines() if line.startswith(metric + " "))
+
+    assert reload_gauge() == f"{metric} 1.0"
+    sla = home / "rules/sla.yaml"
+    good = sla.read_text(encoding="utf-8")
+    sla.write_text(good.replace("limits: {restore: 60m, report: 1wd}", "limits: {restore: sixty, report: 1wd}"),
+                   encoding="utf-8")
+    os.kill(running.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: reload_gauge() == f"{metric} 0.0")
+    assert running.request("GET", "/-/healthy")[0] == 200
+    sla.write_text(good, encoding="utf-8")
+    status, body = running.request("POST", "/-/reload")
+    assert status == 200, body
+    assert reload_gauge() == f"{metric} 1.0"
+    assert running.stop() == 0  # SIGTERM: a clean stop
