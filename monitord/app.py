@@ -23,15 +23,29 @@ from typing import Any
 
 from monitord import api, exporter
 from monitord.config import Settings, load_settings
-from monitord.domain import Alert, AlertState, Event, Inventory, ObservationType, TicketEvent, TicketEventType
+from monitord.domain import (
+    Alert,
+    AlertKey,
+    AlertPlan,
+    AlertState,
+    Circuit,
+    Event,
+    Inventory,
+    ObservationType,
+    TicketEvent,
+    TicketEventType,
+    TicketSource,
+)
 from monitord.engine import Engine, Transition
-from monitord.scheduler import Timer
+from monitord.scheduler import PollGroups, Timer
 from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
 from monitord.sla.availability import Month
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, FactError, Facts, Subject
 from monitord.sla.policy import SlaPolicy, load_policy
+from monitord.sources.debounce import Debouncer, Reachability
 from monitord.sources.inventory import load_inventory
+from monitord.sources.snmp import DevicePoll, SnmpPoller, circuit_states
 from monitord.storage.repo import Repository
 from monitord.yamldoc import InputError
 
@@ -85,10 +99,15 @@ class IngestResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+DEVICE = "device"
+
+
 class State:
     """Facts, planner and engine for one loaded configuration, kept up to date with storage."""
 
-    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime,
+                 reachability: Reachability | None = None) -> None:
+        self.reachability = reachability or Reachability()
         self.loaded = loaded
         self.facts = Facts(loaded.inventory)
         skipped = 0
@@ -100,8 +119,19 @@ class State:
         if skipped:
             log.warning("start-up: %d stored events name circuits or tickets this inventory lacks", skipped)
         self.planner = SlaPlanner(loaded.policy, self.facts)
-        self.engine = Engine(self.planner)
-        self.startup = self.engine.update(startup_subjects(self.facts, loaded.policy, now), now)
+        self.engine = Engine(self._plan)
+        subjects = startup_subjects(self.facts, loaded.policy, now)
+        subjects += [(DEVICE, d) for d in self.reachability.spans]
+        self.startup = self.engine.update(subjects, now)
+
+    def _plan(self, subject: Subject, now: datetime) -> AlertPlan:
+        """Device subjects are planned here; every other one by the SLA planner."""
+        if subject[0] != DEVICE:
+            return self.planner(subject, now)
+        policy = self.loaded.policy
+        severity = policy.defaults_severity("device_unreachable")
+        key = AlertKey(policy.alert_names.device_unreachable, (("device", subject[1]), ("severity", severity)))
+        return AlertPlan({key: list(self.reachability.spans.get(subject[1], []))})
 
 
 def startup_subjects(facts: Facts, policy: SlaPolicy, now: datetime) -> list[Subject]:
@@ -131,7 +161,12 @@ class Daemon:
         self.repo = repo
         # Alerts already stored, by identity -> resolved_at: what a restart must not repeat.
         self._stored = {(a.name, a.key.labels, a.fired_at): a.resolved_at for a in repo.alerts()}
-        self.state = State(loaded, repo, now)
+        self.reachability = Reachability()
+        self.state = State(loaded, repo, now, self.reachability)
+        self.debouncer = Debouncer(loaded.settings.snmp.debounce_polls)
+        for circuit, observations in self.state.facts.observations.items():
+            if observations and observations[-1].type is ObservationType.DOWN:
+                self.debouncer.known_down(circuit)
         self.reload_ok = True
         self.reload_errors: list[str] = []
         self.notices: list[Transition] = []  # new transitions, for the alerting layer to send
@@ -157,6 +192,39 @@ class Daemon:
         self._persist(moved)
         return IngestResult(new=len(new), duplicates=len(events) - len(new))
 
+    def observe_poll(self, poll: DevicePoll, circuits: list[Circuit], ifnames: dict[str, int],
+                     at: datetime) -> None:
+        """Take one device poll: reachability, debounced observations, and proactive tickets.
+
+        A circuit seen down past the debounce with no open ticket gets one from
+        monitord itself (``source: monitoring``), reported now; its restoration
+        clock starts at the first down poll.
+        """
+        device = f"{poll.target.host}:{poll.target.port}"
+        if self.reachability.observe(device, poll.reachable, at):
+            engine = self.state.engine
+            self._persist(engine.update([(DEVICE, device)], max(at, engine.now) if engine.now else at))
+        if not poll.reachable:
+            return
+        events: list[Event] = []
+        for circuit, state in circuit_states(poll, circuits, ifnames).items():
+            obs = self.debouncer.observe(circuit, state, at)
+            if obs is None:
+                continue
+            events.append(obs)
+            if obs.type is ObservationType.DOWN and not self._open_ticket(circuit):
+                ticket = f"MON-{circuit}-{at.astimezone(UTC):%Y%m%d%H%M%S}"
+                events.append(TicketEvent(at, TicketEventType.REPORTED, ticket, circuit, TicketSource.MONITORING))
+                if self.loaded.policy.classes[self.loaded.inventory.circuits[circuit].sla_class].proactive_notice:
+                    # The customer's contact is told proactively (AAA); sending it is the notifier's job.
+                    log.info("proactive notice due to the customer of %s (ticket %s)", circuit, ticket)
+        if events:
+            self.ingest(events, at)
+
+    def _open_ticket(self, circuit: str) -> bool:
+        return any(t.restored is None and t.closed is None
+                   for t in self.state.facts.circuit_tickets.get(circuit, ()))
+
     def tick(self, now: datetime) -> None:
         """Apply everything due by ``now`` (the scheduler's timer job)."""
         self._persist(self.state.engine.advance(now))
@@ -172,7 +240,7 @@ class Daemon:
         """
         try:
             loaded = load(config)
-            state = State(loaded, self.repo, now)
+            state = State(loaded, self.repo, now, self.reachability)
         except InputError as exc:
             self.reload_ok, self.reload_errors = False, [str(p) for p in exc.problems]
             log.error("reload failed, keeping the running configuration:\n%s", "\n".join(self.reload_errors))
@@ -305,7 +373,17 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(backend.reload()))
+    poller = SnmpPoller()
+
+    def on_polls(results: list[DevicePoll], at: datetime) -> None:
+        for poll in results:
+            circuits, names = groups.circuits_of(poll)
+            daemon.observe_poll(poll, circuits, names, at)
+        timer.rearm()
+
+    groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, clock)
     timer.start()
+    groups.add_jobs(timer.scheduler)
     interval = watchdog_interval(env, os.getpid())
     if interval is not None:
         # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.
@@ -321,4 +399,5 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         timer.stop()
         server.stop()
         await serving
+        poller.close()
         repo.close()

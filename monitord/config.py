@@ -10,6 +10,15 @@ Paths in the file are relative to the file's own directory. Example::
       listen: 127.0.0.1:9464          # loopback unless you say otherwise
       token_file: /etc/monitord/token # bearer token for write endpoints (required to accept writes)
       auth_reads: false               # also require it for reads
+    snmp:
+      community: public               # v2c default for every device
+      timeout: 2s                     # per try; a device is given up after timeout x (retries + 1)
+      retries: 1
+      concurrency: 64                 # devices polled at once
+      debounce_polls: 2               # consecutive down polls before a circuit counts as down
+      intervals: {AAA: 30s, AA: 60s, default: 120s}   # a device is polled at its most demanding class
+      devices:                        # per-device overrides, keyed host:port
+        "10.1.1.1:161": {version: "3", user: noc, auth_key: ..., priv_key: ...}
 
 A relative SQLite path in ``storage`` is relative to the config file too.
 """
@@ -17,7 +26,7 @@ A relative SQLite path in ``storage`` is relative to the config file too.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitord.yamldoc import Problems, Section
@@ -42,6 +51,39 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class DeviceAccess:
+    """SNMP credentials of one device, overriding the defaults."""
+
+    version: str = "2c"
+    community: str = "public"
+    user: str = ""
+    auth_key: str = ""
+    auth_protocol: str = "SHA"
+    priv_key: str = ""
+    priv_protocol: str = "AES"
+
+
+DEFAULT_INTERVALS = {"AAA": 30.0, "AA": 60.0, "default": 120.0}
+
+
+@dataclass(frozen=True)
+class SnmpSettings:
+    """How circuits are polled over SNMP."""
+
+    community: str = "public"
+    timeout: float = 2.0
+    retries: int = 1
+    concurrency: int = 64
+    debounce_polls: int = 2
+    intervals: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INTERVALS))
+    devices: dict[str, DeviceAccess] = field(default_factory=dict)
+
+    def interval(self, sla_class: str) -> float:
+        """Seconds between polls for a circuit of ``sla_class``."""
+        return self.intervals.get(sla_class, self.intervals["default"])
+
+
+@dataclass(frozen=True)
 class Settings:
     """The daemon's settings, validated."""
 
@@ -51,6 +93,7 @@ class Settings:
     storage: str
     outage_basis: OutageBasis | None
     http: HttpSettings = HttpSettings()
+    snmp: SnmpSettings = field(default_factory=SnmpSettings)
 
 
 DEFAULT_STORAGE = "sqlite:///monitord.db"
@@ -67,7 +110,7 @@ def load_settings(path: Path | str) -> Settings:
 
 def settings_from(doc: Section, path: Path) -> Settings | None:
     """Settings from a parsed document; problems go to its collector."""
-    doc.only("rules", "inventory", "storage", "outage_basis", "http")
+    doc.only("rules", "inventory", "storage", "outage_basis", "http", "snmp")
     base = path.parent
     rules_sec, inv_sec = doc.get("rules", required=True), doc.get("inventory")
     storage_sec, basis_sec = doc.get("storage"), doc.get("outage_basis")
@@ -87,9 +130,43 @@ def settings_from(doc: Section, path: Path) -> Settings | None:
         storage = f"sqlite:///{base / storage.removeprefix('sqlite:///')}"
     basis = basis_sec.enum(OutageBasis) if basis_sec else None
     http = _http(doc.get("http"), base)
-    if rules is None or http is None:
+    snmp = _snmp(doc.get("snmp"))
+    if rules is None or http is None or snmp is None:
         return None
-    return Settings(path, base / rules, base / inventory if inventory else None, storage, basis, http)
+    return Settings(path, base / rules, base / inventory if inventory else None, storage, basis, http, snmp)
+
+
+def _snmp(sec: Section | None) -> SnmpSettings | None:
+    if sec is None:
+        return SnmpSettings()
+    sec.only("community", "timeout", "retries", "concurrency", "debounce_polls", "intervals", "devices")
+    before = len(sec.problems.items)
+    d = SnmpSettings()
+    community = (c.text() or d.community) if (c := sec.get("community")) else d.community
+    timeout = t.duration() if (t := sec.get("timeout")) else None
+    retries = r.integer(minimum=0) if (r := sec.get("retries")) else d.retries
+    concurrency = n.integer(minimum=1) if (n := sec.get("concurrency")) else d.concurrency
+    debounce = b.integer(minimum=1) if (b := sec.get("debounce_polls")) else d.debounce_polls
+    intervals = dict(DEFAULT_INTERVALS)
+    for cls, v in (i.items() if (i := sec.get("intervals")) else ()):
+        if (every := v.duration()) is not None:
+            intervals[cls] = every.total_seconds()
+    devices = {}
+    for key, dev in (dv.items() if (dv := sec.get("devices")) else ()):
+        dev.only(*DeviceAccess.__dataclass_fields__)
+        if ":" not in key:
+            dev.error('expected a device key "host:port"')
+            continue
+        values = {k: v.text() or "" for k, v in dev.items() if k in DeviceAccess.__dataclass_fields__}
+        if values.get("version", "2c") not in ("2c", "3"):
+            dev.error(f'version must be "2c" or "3", got "{values["version"]}"')
+        elif values.get("version") == "3" and not values.get("user"):
+            dev.error("SNMPv3 needs a user")
+        devices[key] = DeviceAccess(**values)
+    if len(sec.problems.items) > before:
+        return None
+    return SnmpSettings(community, timeout.total_seconds() if timeout else d.timeout, retries or 0,
+                        concurrency or d.concurrency, debounce or d.debounce_polls, intervals, devices)
 
 
 def _http(sec: Section | None, base: Path) -> HttpSettings | None:

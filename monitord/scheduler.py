@@ -8,11 +8,17 @@ databases) are interval jobs added next to it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitord.config import SnmpSettings
+from monitord.domain import Circuit, Inventory
+from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, SnmpUnreachable, ifindex_of
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +61,71 @@ class Timer:
         except Exception:  # a failing tick must not stop the timer for every other deadline
             log.exception("timer tick failed")
         self.rearm()
+
+
+class PollGroups:
+    """SNMP poll jobs: the inventory's devices grouped by polling interval, one interval job per group.
+
+    A device is polled as often as its most demanding circuit's class asks. Each
+    run polls the group's devices with bounded concurrency (one GET per device)
+    and hands the results to ``on_polls`` with the instant the round started.
+    """
+
+    def __init__(self, inventory: Inventory, settings: SnmpSettings, poller: SnmpPoller,
+                 on_polls: Callable[[list[DevicePoll], datetime], None], clock: Callable[[], datetime]) -> None:
+        self._settings, self._poller, self._on_polls, self._clock = settings, poller, on_polls, clock
+        self._ifnames: dict[str, dict[str, int]] = {}
+        devices: dict[tuple[str, int], list[Circuit]] = defaultdict(list)
+        for c in inventory.circuits.values():
+            if c.monitor is not None:
+                devices[(c.monitor.host, c.monitor.port)].append(c)
+        self.groups: dict[float, list[tuple[SnmpTarget, list[Circuit]]]] = defaultdict(list)
+        for (host, port), circuits in sorted(devices.items()):
+            every = min(settings.interval(c.sla_class.value) for c in circuits)
+            self.groups[every].append((self._target(host, port), circuits))
+
+    def _target(self, host: str, port: int) -> SnmpTarget:
+        s = self._settings
+        access = s.devices.get(f"{host}:{port}")
+        if access is None:
+            return SnmpTarget(host, port, community=s.community, timeout=s.timeout, retries=s.retries)
+        return SnmpTarget(host, port, "3" if access.version == "3" else "2c", access.community, access.user,
+                          access.auth_key, access.auth_protocol, access.priv_key, access.priv_protocol,
+                          s.timeout, s.retries)
+
+    def add_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        """One interval job per group, the first run at once."""
+        for every, members in self.groups.items():
+            scheduler.add_job(self.poll, "interval", seconds=every, args=[members], id=f"snmp-poll-{every:g}s",
+                              next_run_time=self._clock(), max_instances=1, coalesce=True)
+
+    def circuits_of(self, poll: DevicePoll) -> tuple[list[Circuit], dict[str, int]]:
+        """The circuits on a polled device and its known ifName -> ifIndex map."""
+        key = f"{poll.target.host}:{poll.target.port}"
+        for members in self.groups.values():
+            for target, circuits in members:
+                if target == poll.target:
+                    return circuits, self._ifnames.get(key, {})
+        return [], {}
+
+    async def poll(self, members: list[tuple[SnmpTarget, list[Circuit]]]) -> None:
+        """Poll one group's devices and hand over the results."""
+        started = self._clock()
+        requests = []
+        for target, circuits in members:
+            names = await self._names(target, circuits)
+            indexes = [i for c in circuits if c.monitor and (i := ifindex_of(c.monitor, names)) is not None]
+            requests.append((target, indexes))
+        results = await self._poller.poll_many(requests, self._settings.concurrency)
+        self._on_polls(results, started)
+
+    async def _names(self, target: SnmpTarget, circuits: list[Circuit]) -> dict[str, int]:
+        """The device's ifName map, walked once and again when a monitored name is missing from it."""
+        key = f"{target.host}:{target.port}"
+        wanted = {c.monitor.ifname for c in circuits if c.monitor and c.monitor.ifname}
+        known = self._ifnames.get(key, {})
+        if wanted and not wanted <= known.keys():
+            # An unreachable device keeps its old map: the poll itself reports it unreachable.
+            with contextlib.suppress(SnmpUnreachable):
+                known = self._ifnames[key] = await self._poller.resolve_ifnames(target)
+        return known

@@ -56,7 +56,7 @@ DONE_BY: dict[DeadlineKind, str] = {
 }
 """The ticket milestone that completes each deadline kind (fixed: it is what the kind means)."""
 
-SEVERITY_KEYS = ("warning", "breach", "escalation", "repeat", "budget_burn", "circuit_down")
+SEVERITY_KEYS = ("warning", "breach", "escalation", "repeat", "budget_burn", "circuit_down", "device_unreachable")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ class AlertNames:
     repeat: str
     budget_burn: str
     circuit_down: str
+    device_unreachable: str = "DeviceUnreachable"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,11 @@ class SlaPolicy:
     alert_names: AlertNames
     compensation: Compensation | None = None
     files: tuple[str, ...] = field(default=())
+    default_severity: dict[str, str] = field(default_factory=dict)
+
+    def defaults_severity(self, role: str) -> str:
+        """The severity of an alert role that belongs to no class (e.g. a device's)."""
+        return self.default_severity.get(role, "critical")
 
     def limits_of(self, circuit: Circuit, customer: Customer) -> list[tuple[DeadlineRule, Limit]]:
         """Every deadline rule that applies to a circuit, with its limit, in the rules' order."""
@@ -249,6 +255,7 @@ class _Builder:
              "classes", "services", "calendar", "compensation")
 
     def __init__(self, merged: _Merged, problems: Problems) -> None:
+        self.base_severity: dict[str, str] = {}
         self.s = merged.sections
         self.files = merged.files
         self.problems = problems
@@ -274,7 +281,7 @@ class _Builder:
         if tz is None or calendar is None or names is None or basis is None or caused is None:
             return None
         return SlaPolicy(tz, calendar, basis, deadlines, classes, services, caused, names,
-                         compensation, self.files)
+                         compensation, self.files, self.base_severity)
 
     def _timezone(self) -> ZoneInfo | None:
         sec = self.s.get("timezone")
@@ -374,6 +381,7 @@ class _Builder:
                 base_burn = self._shares(b)
             if (s := defaults.get("severity")) is not None:
                 base_sev = self._severity(s, base_sev)
+        self.base_severity = base_sev
         out: dict[SlaClass, ClassPolicy] = {}
         sec = self.s.get("classes")
         if sec is None:
@@ -481,11 +489,13 @@ class _Builder:
         sec = self.s.get("alerts")
         if sec is None:
             return None
-        sec.only("repeat", "budget_burn", "circuit_down")
+        sec.only("repeat", "budget_burn", "circuit_down", "device_unreachable")
         names = {k: (v.text() if (v := sec.get(k, required=True)) else None)
                  for k in ("repeat", "budget_burn", "circuit_down")}
         if None in names.values():
             return None
+        if (d := sec.get("device_unreachable")) is not None and (name := d.text()):
+            names["device_unreachable"] = name
         return AlertNames(**names)  # type: ignore[arg-type]
 
     def _calendar(self, tz: ZoneInfo) -> WorkCalendar | None:

@@ -1,0 +1,100 @@
+"""SNMP polling inside the daemon, against a real snmpd: debounced outages, proactive tickets, unreachable devices."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitord.app import Daemon, load
+from monitord.domain import TicketSource
+from monitord.scheduler import PollGroups
+from monitord.sources.snmp import SnmpPoller
+from monitord.storage.repo import Repository
+from tests.conftest import ROOT
+from tests.sources.snmpd import COMMUNITY, Snmpd, VethPair, make_veth, snmpd_binary
+
+PREFIX = f"mdp{os.getpid() % 10000}"
+T0 = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def links() -> Iterator[tuple[VethPair, VethPair]]:
+    ok, fault = make_veth(PREFIX + "o"), make_veth(PREFIX + "f")
+    try:
+        ok.set(admin_up=True, peer_up=True)
+        fault.set(admin_up=True, peer_up=False)  # admin up, far end down: a circuit fault
+        yield ok, fault
+    finally:
+        ok.delete()
+        fault.delete()
+
+
+@pytest.fixture
+def agent(links: tuple[VethPair, VethPair], tmp_path: Path) -> Iterator[Snmpd]:
+    a = Snmpd(tmp_path / "snmpd", snmpd_binary())  # started after the links exist
+    yield a
+    a.stop()
+
+
+def test_fault_becomes_outage_and_proactive_ticket_and_silence_is_unreachable(
+        agent: Snmpd, links: tuple[VethPair, VethPair], tmp_path: Path) -> None:
+    ok, fault = links
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    device = f"host: 127.0.0.1, port: {agent.port}"
+    (tmp_path / "inventory.yaml").write_text(f"""
+customers:
+  - {{id: C1, name: Bank, level: group, account_manager: {{name: AM}}, contact: {{name: NOC desk}}}}
+circuits:
+  - {{id: OK-1, customer: C1, service: sdh, sla_class: AAA, monitor: {{{device}, ifname: {ok.name}}}}}
+  - {{id: BAD-1, customer: C1, service: sdh, sla_class: AAA, monitor: {{{device}, ifname: {fault.name}}}}}
+""", encoding="utf-8")
+    (tmp_path / "monitord.yaml").write_text(
+        "rules: rules\ninventory: inventory.yaml\nstorage: sqlite:///state.db\n"
+        f"snmp: {{community: {COMMUNITY}, timeout: 1s, retries: 0, debounce_polls: 2}}\n", encoding="utf-8")
+    loaded = load(tmp_path / "monitord.yaml")
+    daemon = Daemon(loaded, Repository.open(loaded.settings.storage), T0)
+    clock = [T0]
+    poller = SnmpPoller()
+
+    def on_polls(results, at):
+        for poll in results:
+            circuits, names = groups.circuits_of(poll)
+            daemon.observe_poll(poll, circuits, names, at)
+
+    groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, lambda: clock[0])
+    [members] = groups.groups.values()
+
+    async def poll_at(minutes: float) -> None:
+        clock[0] = T0 + timedelta(minutes=minutes)
+        await groups.poll(members)
+
+    async def scenario() -> None:
+        await poll_at(0)
+        assert daemon.state.facts.tickets == {}  # one down poll is not yet an outage
+        await poll_at(0.5)
+        agent.pause()
+        await poll_at(1)
+        agent.resume()
+        await poll_at(1.5)
+        poller.close()
+
+    asyncio.run(scenario())
+    facts = daemon.state.facts
+    [ticket] = facts.tickets.values()
+    reported_at = T0 + timedelta(minutes=0.5)
+    assert (ticket.circuit, ticket.source, ticket.reported) == ("BAD-1", TicketSource.MONITORING, reported_at)
+    [(start, end)] = [(o.at, o.type.value) for o in facts.observations["BAD-1"]]
+    assert (start, end) == (T0, "down")  # the outage starts at the first down poll
+    assert "OK-1" not in facts.observations
+    fired = {(a.name, a.fired_at, a.resolved_at) for a in daemon.state.engine.history}
+    assert ("CircuitDown", T0, None) in fired
+    assert ("DeviceUnreachable", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1.5)) in fired
+    stored = {(a.name, a.fired_at) for a in daemon.repo.alerts()}
+    assert ("DeviceUnreachable", T0 + timedelta(minutes=1)) in stored
+    daemon.repo.close()
