@@ -303,7 +303,7 @@ class _Api:
 async def _http_error(request: Request, exc: Exception) -> Response:
     # 404 and 405 as JSON like every other error, keeping e.g. the Allow header.
     assert isinstance(exc, HTTPException)
-    return _errors(exc.status_code, {"message": exc.detail}, headers=exc.headers)
+    return _errors(exc.status_code, {"message": exc.detail}, headers=dict(exc.headers) if exc.headers else None)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -205,7 +205,7 @@ class SnmpPoller:
         """ifOperStatus and ifAdminStatus of exactly ``ifindexes`` on one device."""
         started = time.monotonic()
         wanted = sorted(set(ifindexes))
-        oids = [(*col, i) for i in wanted for col in (IF_OPER_STATUS, IF_ADMIN_STATUS)]
+        oids: list[tuple[int, ...]] = [(*col, i) for i in wanted for col in (IF_OPER_STATUS, IF_ADMIN_STATUS)]
         if not oids:  # nothing monitored: still find out whether the device answers
             oids = [SYS_UPTIME]
         values: dict[tuple[int, ...], int | None] = {}

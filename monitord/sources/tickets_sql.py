@@ -39,7 +39,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -274,10 +274,13 @@ def _tagged(value: Any) -> list[Any]:
     raise TypeError(f"cannot store a watermark of type {type(value).__name__}")
 
 
+_FROM_TAG: dict[str, Callable[[Any], Any]] = {"datetime": datetime.fromisoformat, "date": date.fromisoformat,
+                                              "decimal": Decimal}
+
+
 def _untagged(tagged: list[Any]) -> Any:
     kind, v = tagged
-    return {"datetime": datetime.fromisoformat, "date": date.fromisoformat, "decimal": Decimal}.get(
-        kind, lambda x: x)(v)
+    return _FROM_TAG.get(kind, lambda x: x)(v)
 
 
 @dataclass(frozen=True)
@@ -445,7 +448,7 @@ class _RowReader:
         return event
 
     def _type(self, raw: str | None) -> TicketEventType | None:
-        if raw in self.s.types:
+        if raw is not None and raw in self.s.types:
             return self.s.types[raw]
         if raw is not None and raw in _TICKET_TYPES:
             return _TICKET_TYPES[raw]
