@@ -187,8 +187,12 @@ class Daemon:
         engine = self.state.engine
         clock = max(now, engine.now) if engine.now else now
         moved = engine.advance(clock, before=True)
+        # Every fact of the batch first, then one plan: a late report and the dispatch sent
+        # with it must not fire the dispatch limit in between.
+        subjects: dict[Subject, None] = {}
         for event in sorted(new, key=lambda e: e.at):
-            moved += engine.update(self.state.facts.apply(event), clock)
+            subjects.update(dict.fromkeys(self.state.facts.apply(event)))
+        moved += engine.update(subjects, clock)
         self._persist(moved)
         return IngestResult(new=len(new), duplicates=len(events) - len(new))
 
@@ -283,7 +287,8 @@ class Daemon:
             if tr.new is AlertState.FIRING and known:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
-            log.info("alert %s %s at %s %s", alert.name, tr.new.value, tr.at, dict(alert.key.labels))
+            when = tr.at.astimezone(self.loaded.policy.tz).isoformat() if tr.at else "?"
+            log.info("alert %s %s at %s %s", alert.name, tr.new.value, when, dict(alert.key.labels))
 
 
 class DaemonBackend:

@@ -1,4 +1,4 @@
-"""The `monitord` command: run, check, evaluate, test-rules.
+"""The `monitord` command: demo, run, check, evaluate, test-rules.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -126,6 +126,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the daemon on simulated routers with a scripted first few minutes, until Ctrl-C."""
+    from monitord.demo import main as demo_main
+
+    return demo_main(Path(args.workdir) if args.workdir else None, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="monitord", description="SLA monitoring for enterprise circuits")
@@ -149,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the daemon")
     r.add_argument("--config", required=True, help="monitord.yaml")
     r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="run the daemon on simulated routers with a scripted scenario, until Ctrl-C")
+    d.add_argument("--workdir", help="directory for the demo's config, rules, token and state "
+                                     "(default: a new temporary directory)")
+    d.add_argument("--port", type=int, default=9464, help="the daemon's HTTP port (0: any free port)")
+    d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("test-rules", help="run rule unit tests")
     t.add_argument("files", nargs="+", help="rule test YAML files")

@@ -139,3 +139,11 @@ def test_timer_job_fires_within_a_second_of_the_deadline(config: Path):
     assert fired, "DispatchOverdue never fired"
     due, woke = fired[0]
     assert timedelta(0) <= woke - due < timedelta(seconds=1)
+
+
+def test_back_dated_batch_is_taken_as_a_whole(config: Path):
+    """A report and its dispatch sent together, late: the dispatch limit was met, so nothing fires."""
+    d = start(config, at(30))
+    d.ingest([report("T1", at(0)), TicketEvent(at(5), TicketEventType.DISPATCHED, "T1")], at(30))
+    assert [n for n in names(d) if n[0] == "DispatchOverdue"] == []
+    assert ("RestoreWarning", at(30)) in names(d)  # this one did come due: 50 % of 60 min
