@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -311,6 +312,17 @@ class Section:
         except ValueError:
             allowed = ", ".join(str(m.value) for m in kind)
             self.error(f"expected one of {allowed}, got {_show(self.value)}")
+            return None
+
+    def timezone(self) -> ZoneInfo | None:
+        """An IANA time zone name like ``Asia/Shanghai``."""
+        name = self.text()
+        if name is None:
+            return None
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error(f'unknown time zone "{name}" (expected an IANA name like Asia/Shanghai)')
             return None
 
     def date(self) -> date | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,13 @@ TESTDATA = Path(__file__).resolve().parent / "testdata"
 def policy() -> SlaPolicy:
     """The shipped SLA policy."""
     return load_policy(ROOT / "rules")
+
+
+def expectations(path: Path) -> list[tuple[int, str, str]]:
+    """`# expect: LINE: KEY: MESSAGE` header lines of a bad test-data file."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"# expect: (\d+): ([^:]*): (.+)$", line)
+        if m:
+            out.append((int(m.group(1)), m.group(2).strip(), m.group(3).strip()))
+    return out

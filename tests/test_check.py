@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from monitord.cli import main
-from tests.conftest import ROOT, TESTDATA
+from tests.conftest import ROOT, TESTDATA, expectations
 
 FLAG = {"rules": "--rules", "inventory": "--inventory", "config": "--config"}
 CASES = sorted(TESTDATA.glob("*/*.yaml"))
-
-
-def expectations(path: Path) -> list[tuple[int, str, str]]:
-    """`# expect: LINE: KEY: MESSAGE` header lines of a bad file."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"# expect: (\d+): ([^:]*): (.+)$", line)
-        if m:
-            out.append((int(m.group(1)), m.group(2).strip(), m.group(3).strip()))
-    return out
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")

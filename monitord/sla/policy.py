@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from monitord.calendar import WorkCalendar
 from monitord.config import OutageBasis
@@ -285,16 +285,7 @@ class _Builder:
 
     def _timezone(self) -> ZoneInfo | None:
         sec = self.s.get("timezone")
-        if sec is None:
-            return None
-        name = sec.text()
-        if name is None:
-            return None
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            sec.error(f'unknown time zone "{name}" (expected an IANA name like Asia/Shanghai)')
-            return None
+        return sec.timezone() if sec else None
 
     def _basis(self) -> OutageBasis | None:
         sec = self.s.get("availability")

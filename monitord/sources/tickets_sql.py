@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -114,7 +114,7 @@ def ticket_db_settings(sec: Section) -> TicketDbSettings | None:
     query = _query(sec.get("query", required=True))
     columns = _columns(sec.get("columns", required=True))
     types, sources = _values(sec.get("values"))
-    tz = _timezone(sec.get("timezone"))
+    tz = tzs.timezone() if (tzs := sec.get("timezone")) else None
     batch_sec, interval_sec, start_sec = sec.get("batch_size"), sec.get("interval"), sec.get("start")
     batch = batch_sec.integer(minimum=1) if batch_sec else DEFAULT_BATCH_SIZE
     interval = interval_sec.duration() if interval_sec else DEFAULT_INTERVAL
@@ -222,17 +222,6 @@ def _ticket_type(sec: Section) -> TicketEventType | None:
         allowed = ", ".join(_TICKET_TYPES)
         sec.error(f'unknown event type "{sec.value}" (expected one of {allowed}, or ~ to skip such rows)')
     return t
-
-
-def _timezone(sec: Section | None) -> ZoneInfo | None:
-    name = sec.text() if sec else None
-    if sec is None or name is None:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        sec.error(f'unknown time zone "{name}" (expected an IANA name like Asia/Shanghai)')
-        return None
 
 
 # polling -------------------------------------------------------------------------------------------

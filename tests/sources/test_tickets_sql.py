@@ -10,8 +10,6 @@ in the database, so concurrent runs take turns instead of dropping each other's.
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert, text
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert
 from sqlalchemy.pool import NullPool
 
 from monitord.domain import TicketEventType, TicketSource
@@ -33,8 +31,8 @@ from monitord.sources.tickets_sql import (
     ticket_db_settings,
 )
 from monitord.yamldoc import Problems, Section
-from tests.conftest import TESTDATA
-from tests.storage.conftest import PG_LOCK, PG_URL, pg_unreachable
+from tests.conftest import TESTDATA, expectations
+from tests.storage.conftest import pg_turn
 
 SETTINGS_DIR = TESTDATA / "ticketdb" / "settings"
 TABLE = "ext_tt_events_test"
@@ -70,25 +68,11 @@ def ext_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    why = pg_unreachable(PG_URL)
-    if why is not None:
-        message = f"PostgreSQL at {PG_URL} is unreachable: {why}"
-        if "CI" in os.environ:
-            pytest.fail(f"{message} (CI is set, so this is a failure; run .ci/postgres.sh)", pytrace=False)
-        pytest.skip(f"{message} (run .ci/postgres.sh, or set MONITORD_TEST_PG_URL)")
-    engine = create_engine(PG_URL, poolclass=NullPool)
-    try:
-        with engine.connect() as lock:
-            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK})
-            lock.commit()  # a session-level lock outlives the transaction; don't sit idle in one
-            meta.drop_all(engine)
-            meta.create_all(engine)
-            yield engine
-            meta.drop_all(engine)
-            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK})
-            lock.commit()
-    finally:
-        engine.dispose()
+    with pg_turn() as engine:
+        meta.drop_all(engine)
+        meta.create_all(engine)
+        yield engine
+        meta.drop_all(engine)
 
 
 _next_id = iter(range(1, 1_000_000))
@@ -381,16 +365,6 @@ def test_watermark_round_trip() -> None:
 # settings --------------------------------------------------------------------------------------------
 
 CASES = sorted(SETTINGS_DIR.glob("*.yaml"))
-
-
-def expectations(path: Path) -> list[tuple[int, str, str]]:
-    """`# expect: LINE: KEY: MESSAGE` header lines of a bad file."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"# expect: (\d+): ([^:]*): (.+)$", line)
-        if m:
-            out.append((int(m.group(1)), m.group(2).strip(), m.group(3).strip()))
-    return out
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)

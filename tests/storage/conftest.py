@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -53,29 +54,41 @@ def drop_everything(url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A URL to an empty database of each backend, the test's own until it ends."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'monitord.db'}"
-        return
+def require_pg() -> str:
+    """The test PostgreSQL's URL; skips when it is unreachable, but fails under CI."""
     why = pg_unreachable(PG_URL)
     if why is not None:
         message = f"PostgreSQL at {PG_URL} is unreachable: {why}"
         if "CI" in os.environ:
             pytest.fail(f"{message} (CI is set, so this is a failure; run .ci/postgres.sh)", pytrace=False)
         pytest.skip(f"{message} (run .ci/postgres.sh, or set MONITORD_TEST_PG_URL)")
-    engine = create_engine(PG_URL, poolclass=NullPool)
+    return PG_URL
+
+
+@contextmanager
+def pg_turn() -> Iterator[Engine]:
+    """An engine on the test PostgreSQL, holding the shared advisory lock until the block ends."""
+    engine = create_engine(require_pg(), poolclass=NullPool)
     try:
         with engine.connect() as lock:
             lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": PG_LOCK})
             lock.commit()  # a session-level lock outlives the transaction; don't sit idle in one
-            drop_everything(PG_URL)
-            yield PG_URL
+            yield engine
             lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK})
             lock.commit()
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A URL to an empty database of each backend, the test's own until it ends."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'monitord.db'}"
+        return
+    with pg_turn():
+        drop_everything(PG_URL)
+        yield PG_URL
 
 
 @pytest.fixture
