@@ -1,4 +1,4 @@
-"""The `monitord` command: demo, run, check, evaluate, test-rules.
+"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitord.calendar import CalendarCoverageError
 from monitord.config import load_settings
+from monitord.domain import TicketEventType, TicketSource
 from monitord.evaluate import EvaluationError, check_events, evaluate
 from monitord.sla.policy import load_policy
 from monitord.sources.events import EventError, parse_instant, read_jsonl
@@ -126,6 +127,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ticket(args: argparse.Namespace) -> int:
+    """Send one ticket event to the running daemon's API (URL and token from its config)."""
+    import urllib.error
+    import urllib.request
+    from datetime import UTC, datetime
+
+    try:
+        settings = load_settings(args.config)
+    except InputError as exc:
+        _err(*exc.problems)
+        return 2
+    http = settings.http
+    if http.token_file is None:
+        _err(f"{args.config}: http.token_file is not set, so the daemon accepts no writes")
+        return 2
+    event = {"at": args.at or datetime.now(UTC).astimezone().isoformat(), "type": args.event, "ticket": args.ticket}
+    event.update({k: v for k, v in (("circuit", args.circuit), ("source", args.source), ("reason", args.reason)) if v})
+    host = f"[{http.host}]" if ":" in http.host else http.host
+    req = urllib.request.Request(f"http://{host}:{http.port}/api/v1/events", data=json.dumps(event).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    req.add_header("Authorization", "Bearer " + http.token_file.read_text(encoding="utf-8").strip())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        errors = json.loads(exc.read() or b"{}").get("errors", [])
+        _err(*(f"{args.event} {args.ticket}: {e.get('message', e)}" for e in errors or [exc.reason]))
+        return 2
+    except OSError as exc:
+        _err(f"cannot reach monitord at {http.host}:{http.port}: {exc}")
+        return 1
+    print(f"{args.event} {args.ticket}: " + ("recorded" if body.get("new") else "already recorded"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on simulated routers with a scripted first few minutes, until Ctrl-C."""
     from monitord.demo import main as demo_main
@@ -156,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the daemon")
     r.add_argument("--config", required=True, help="monitord.yaml")
     r.set_defaults(func=cmd_run)
+
+    k = sub.add_parser("ticket", help="send a ticket event to the running daemon")
+    k.add_argument("event", choices=[t.value for t in TicketEventType], help="what happened")
+    k.add_argument("ticket", help="the ticket id")
+    k.add_argument("--config", required=True, help="the daemon's monitord.yaml (for its address and token)")
+    k.add_argument("--circuit", help="the circuit (with `reported`)")
+    k.add_argument("--source", choices=[s.value for s in TicketSource], help="how it was reported (`reported`)")
+    k.add_argument("--reason", help="why (with `paused`)")
+    k.add_argument("--at", help="when, ISO 8601 with offset (default: now)")
+    k.set_defaults(func=cmd_ticket)
 
     d = sub.add_parser("demo", help="run the daemon on simulated routers with a scripted scenario, until Ctrl-C")
     d.add_argument("--workdir", help="directory for the demo's config, rules, token and state "

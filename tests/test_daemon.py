@@ -155,3 +155,22 @@ def test_sighup_with_a_bad_rule_keeps_running_set(home: Path, running: Daemon):
     assert status == 200, body
     assert reload_gauge() == f"{metric} 1.0"
     assert running.stop() == 0  # SIGTERM: a clean stop
+
+
+def test_ticket_command_files_events_with_the_configs_token(home: Path, running: Daemon):
+    cfg = home / "monitord.yaml"
+    port = running.url.rsplit(":", 1)[1]
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("127.0.0.1:0", f"127.0.0.1:{port}"), encoding="utf-8")
+
+    def ticket(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitord.cli", "ticket", *args, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    done = ticket("reported", "TT-CLI-1", "--circuit", "GZ-ETH-000601", "--source", "account_manager")
+    assert (done.returncode, done.stdout.strip()) == (0, "reported TT-CLI-1: recorded"), done.stderr
+    tickets = json.loads(running.request("GET", "/api/v1/tickets")[1])["tickets"]
+    assert [(t["ticket"], t["source"]) for t in tickets] == [("TT-CLI-1", "account_manager")]
+    refused = ticket("reported", "TT-CLI-2", "--circuit", "NO-SUCH")
+    assert (refused.returncode, refused.stderr.strip()) == (2, "reported TT-CLI-2: unknown circuit 'NO-SUCH'")
+    early = ticket("dispatched", "TT-CLI-9")
+    assert early.returncode == 2 and "has not been reported" in early.stderr
