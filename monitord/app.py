@@ -105,19 +105,11 @@ DEVICE = "device"
 class State:
     """Facts, planner and engine for one loaded configuration, kept up to date with storage."""
 
-    def __init__(self, loaded: Loaded, repo: Repository, now: datetime,
+    def __init__(self, loaded: Loaded, facts: Facts, now: datetime,
                  reachability: Reachability | None = None) -> None:
         self.reachability = reachability or Reachability()
         self.loaded = loaded
-        self.facts = Facts(loaded.inventory)
-        skipped = 0
-        for _, event in repo.events():
-            try:
-                self.facts.load(event)
-            except FactError:
-                skipped += 1  # e.g. a circuit since removed from the inventory
-        if skipped:
-            log.warning("start-up: %d stored events name circuits or tickets this inventory lacks", skipped)
+        self.facts = facts
         self.planner = SlaPlanner(loaded.policy, self.facts)
         self.engine = Engine(self._plan)
         subjects = startup_subjects(self.facts, loaded.policy, now)
@@ -132,6 +124,20 @@ class State:
         severity = policy.defaults_severity("device_unreachable")
         key = AlertKey(policy.alert_names.device_unreachable, (("device", subject[1]), ("severity", severity)))
         return AlertPlan({key: list(self.reachability.spans.get(subject[1], []))})
+
+
+def stored_facts(inventory: Inventory, repo: Repository) -> Facts:
+    """Every stored event folded into facts for ``inventory``."""
+    facts = Facts(inventory)
+    skipped = 0
+    for _, event in repo.events():
+        try:
+            facts.load(event)
+        except FactError:
+            skipped += 1  # e.g. a circuit since removed from the inventory
+    if skipped:
+        log.warning("%d stored events name circuits or tickets this inventory lacks", skipped)
+    return facts
 
 
 def startup_subjects(facts: Facts, policy: SlaPolicy, now: datetime) -> list[Subject]:
@@ -162,7 +168,7 @@ class Daemon:
         # Alerts already stored, by identity -> resolved_at: what a restart must not repeat.
         self._stored = {(a.name, a.key.labels, a.fired_at): a.resolved_at for a in repo.alerts()}
         self.reachability = Reachability()
-        self.state = State(loaded, repo, now, self.reachability)
+        self.state = State(loaded, stored_facts(loaded.inventory, repo), now, self.reachability)
         self.debouncer = Debouncer(loaded.settings.snmp.debounce_polls)
         for circuit, observations in self.state.facts.observations.items():
             if observations and observations[-1].type is ObservationType.DOWN:
@@ -244,7 +250,14 @@ class Daemon:
         """
         try:
             loaded = load(config)
-            state = State(loaded, self.repo, now, self.reachability)
+            old = self.state.facts
+            # Re-index what is already folded; fold the stored events again only when circuits were
+            # dropped, so that their tickets come back if a later reload restores them.
+            if old.inventory.circuits.keys() <= loaded.inventory.circuits.keys():
+                facts = old.rebased(loaded.inventory)
+            else:
+                facts = stored_facts(loaded.inventory, self.repo)
+            state = State(loaded, facts, now, self.reachability)
         except InputError as exc:
             self.reload_ok, self.reload_errors = False, [str(p) for p in exc.problems]
             log.error("reload failed, keeping the running configuration:\n%s", "\n".join(self.reload_errors))
@@ -273,7 +286,8 @@ class Daemon:
         return out
 
     def _persist(self, transitions: Iterable[Transition]) -> None:
-        """Store every fired or resolved alert; keep the ones not stored before as notices."""
+        """Store every fired or resolved alert (one transaction); keep the ones not stored before as notices."""
+        changed: dict[int, Alert] = {}
         for tr in transitions:
             if tr.new not in (AlertState.FIRING, AlertState.RESOLVED):
                 continue
@@ -282,13 +296,14 @@ class Daemon:
             known = ident in self._stored
             if known and self._stored[ident] == alert.resolved_at:
                 continue  # stored exactly so before: already acted on
-            self.repo.record_alert(alert)
+            changed[id(alert)] = alert
             self._stored[ident] = alert.resolved_at
             if tr.new is AlertState.FIRING and known:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
             when = tr.at.astimezone(self.loaded.policy.tz).isoformat() if tr.at else "?"
             log.info("alert %s %s at %s %s", alert.name, tr.new.value, when, dict(alert.key.labels))
+        self.repo.record_alerts(changed.values())
 
 
 class DaemonBackend:

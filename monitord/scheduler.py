@@ -80,9 +80,12 @@ class PollGroups:
             if c.monitor is not None:
                 devices[(c.monitor.host, c.monitor.port)].append(c)
         self.groups: dict[float, list[tuple[SnmpTarget, list[Circuit]]]] = defaultdict(list)
+        self._circuits: dict[SnmpTarget, list[Circuit]] = {}
         for (host, port), circuits in sorted(devices.items()):
             every = min(settings.interval(c.sla_class.value) for c in circuits)
-            self.groups[every].append((self._target(host, port), circuits))
+            target = self._target(host, port)
+            self.groups[every].append((target, circuits))
+            self._circuits[target] = circuits
 
     def _target(self, host: str, port: int) -> SnmpTarget:
         s = self._settings
@@ -101,12 +104,8 @@ class PollGroups:
 
     def circuits_of(self, poll: DevicePoll) -> tuple[list[Circuit], dict[str, int]]:
         """The circuits on a polled device and its known ifName -> ifIndex map."""
-        key = f"{poll.target.host}:{poll.target.port}"
-        for members in self.groups.values():
-            for target, circuits in members:
-                if target == poll.target:
-                    return circuits, self._ifnames.get(key, {})
-        return [], {}
+        t = poll.target
+        return self._circuits.get(t, []), self._ifnames.get(f"{t.host}:{t.port}", {})
 
     async def poll(self, members: list[tuple[SnmpTarget, list[Circuit]]]) -> None:
         """Poll one group's devices and hand over the results."""

@@ -147,3 +147,15 @@ def test_back_dated_batch_is_taken_as_a_whole(config: Path):
     d.ingest([report("T1", at(0)), TicketEvent(at(5), TicketEventType.DISPATCHED, "T1")], at(30))
     assert [n for n in names(d) if n[0] == "DispatchOverdue"] == []
     assert ("RestoreWarning", at(30)) in names(d)  # this one did come due: 50 % of 60 min
+
+
+def test_reload_keeps_tickets_and_applies_new_limits_to_them(config: Path):
+    d = start(config, at(0))
+    d.ingest([report("T1", at(0))], at(0))
+    sla = config.parent / "rules/sla.yaml"
+    sla.write_text(sla.read_text(encoding="utf-8").replace("limits: {restore: 60m, report: 1wd}",
+                                                           "limits: {restore: 45m, report: 1wd}"), encoding="utf-8")
+    assert d.reload(config, at(1)) == []
+    assert "T1" in d.state.facts.tickets
+    d.tick(at(46))
+    assert ("RestoreBreached", at(45)) in names(d)

@@ -41,6 +41,20 @@ class Facts:
         for w in inventory.maintenance:
             self.maintenance[w.circuit].append((w.start, w.end))
 
+    def rebased(self, inventory: Inventory) -> Facts:
+        """The same tickets and observations indexed for a new inventory that keeps every circuit.
+
+        A reload uses it instead of folding every stored event again. The tickets are
+        shared, not copied: the old facts are dropped when the new ones take over.
+        """
+        if not self.inventory.circuits.keys() <= inventory.circuits.keys():
+            raise ValueError("the new inventory drops circuits: fold the stored events again instead")
+        new = Facts(inventory)
+        new.tickets = dict(self.tickets)
+        new.circuit_tickets.update((c, list(ts)) for c, ts in self.circuit_tickets.items())
+        new.observations.update((c, list(obs)) for c, obs in self.observations.items())
+        return new
+
     def apply(self, event: Event) -> set[Subject]:
         """Take one event; returns the subjects whose alerts may have changed."""
         if isinstance(event, TicketEvent):

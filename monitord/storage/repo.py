@@ -202,17 +202,21 @@ class Repository:
 
     def record_alert(self, alert: Alert) -> None:
         """Store a fired alert, or update its ``resolved_at`` if it is stored already."""
-        if alert.fired_at is None:
-            raise ValueError(f"alert {alert.name} has not fired: only fired alerts are stored")
-        row = {
-            "name": alert.name,
-            "labels": _labels_json(alert),
-            "fired_at": alert.fired_at,
-            "resolved_at": alert.resolved_at,
-        }
-        stmt = self._upsert(t.alerts, [row], ["name", "labels", "fired_at"])
+        self.record_alerts([alert])
+
+    def record_alerts(self, alerts: Iterable[Alert]) -> None:
+        """``record_alert`` for many alerts in one transaction (one commit, not one per alert)."""
+        rows = []
+        for alert in alerts:
+            if alert.fired_at is None:
+                raise ValueError(f"alert {alert.name} has not fired: only fired alerts are stored")
+            rows.append({"name": alert.name, "labels": _labels_json(alert), "fired_at": alert.fired_at,
+                         "resolved_at": alert.resolved_at})
+        if not rows:
+            return
+        stmt = self._upsert(t.alerts, rows, ["name", "labels", "fired_at"])
         with self.engine.begin() as conn:
-            conn.execute(stmt, row)
+            conn.execute(stmt, rows)
 
     def alerts(self) -> list[Alert]:
         """Every stored alert, firing or resolved, in the order they fired."""
