@@ -1,20 +1,25 @@
-"""IF-MIB polling of circuit interfaces over SNMP v2c and v3 with pysnmp's asyncio API.
+"""IF-MIB polling of circuit interfaces over SNMP v2c and v3.
 
 One poll of a device is one GET of exactly its monitored interfaces' ifOperStatus
-and ifAdminStatus (split only when it would exceed ``max_varbinds`` per PDU).
-Requests use raw OIDs and ``lookupMib=False``: resolving response names through
-pyasn1 MIB lookups is what dominates pysnmp's cost, and the poller needs only the
-numbers. A device that does not answer is a result with ``reachable=False``, never
-an exception and never "all its interfaces down".
+and ifAdminStatus (split only when it would exceed ``max_varbinds`` per PDU), plus
+sysUpTime and ifTableLastChange, which tell when the device's ifIndex map may
+have changed. v2c GETs go through ``snmp_wire``'s own BER codec, the hot path;
+SNMPv3 GETs and ifName walks go through pysnmp's asyncio API with raw OIDs and
+``lookupMib=False`` (resolving response names through pyasn1 MIB lookups is what
+dominates pysnmp's cost, and the poller needs only the numbers). ``bench/poll.py``
+measures both. A device that does not answer is a result with
+``reachable=False``, never an exception and never "all its interfaces down".
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import ipaddress
 import logging
+import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,11 +47,14 @@ from pysnmp.proto import errind
 from pysnmp.proto.rfc1905 import EndOfMibView
 
 from monitord.domain import Circuit, Monitor
+from monitord.sources import snmp_wire
 
 log = logging.getLogger(__name__)
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
-"""SNMPv2-MIB::sysUpTime.0, asked for when a device has no monitored interface."""
+"""SNMPv2-MIB::sysUpTime.0: it goes back when the agent restarts, which may renumber ifIndexes."""
+IF_TABLE_LAST_CHANGE = (1, 3, 6, 1, 2, 1, 31, 1, 5, 0)
+"""IF-MIB::ifTableLastChange.0: sysUpTime when an ifTable row last came or went."""
 IF_ADMIN_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 """IF-MIB::ifAdminStatus, the column; the instance is ``+ (ifIndex,)``."""
 IF_OPER_STATUS = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
@@ -162,10 +170,16 @@ class DevicePoll:
     interfaces: dict[int, InterfaceStatus]
     duration: float  # seconds, wall clock, for the whole poll
     error: str = ""
+    uptime: int | None = None  # sysUpTime, hundredths of a second
+    if_table_changed: int | None = None  # ifTableLastChange (None: the agent does not keep it)
 
 
 class SnmpUnreachable(Exception):
     """A device did not give a usable answer to a request that must return data."""
+
+
+class _TooBig(Exception):
+    """Internal: the agent answered tooBig; the request must be split."""
 
 
 class _Failed(Exception):
@@ -198,22 +212,25 @@ class SnmpPoller:
         # Resolved ObjectTypes are reused: pysnmp skips resolving one that is already clean,
         # which takes the MIB machinery off the request path as well.
         self._varbinds: dict[tuple[int, ...], ObjectType] = {}
+        # The v2c hot path: one socket per loop and family, and each OID encoded once.
+        self._clients: dict[tuple[asyncio.AbstractEventLoop, int], snmp_wire.V2cClient] = {}
+        self._encoded: dict[tuple[int, ...], bytes] = {}
+        self._oid_of: dict[bytes, tuple[int, ...]] = {}
 
     # -- public API ---------------------------------------------------------------
 
     async def poll(self, target: SnmpTarget, ifindexes: Iterable[int]) -> DevicePoll:
-        """ifOperStatus and ifAdminStatus of exactly ``ifindexes`` on one device."""
+        """ifOperStatus and ifAdminStatus of exactly ``ifindexes`` on one device, with its uptime stamps."""
         started = time.monotonic()
         wanted = sorted(set(ifindexes))
-        oids: list[tuple[int, ...]] = [(*col, i) for i in wanted for col in (IF_OPER_STATUS, IF_ADMIN_STATUS)]
-        if not oids:  # nothing monitored: still find out whether the device answers
-            oids = [SYS_UPTIME]
+        oids = [SYS_UPTIME, IF_TABLE_LAST_CHANGE]
+        oids += [(*col, i) for i in wanted for col in (IF_OPER_STATUS, IF_ADMIN_STATUS)]
         values: dict[tuple[int, ...], int | None] = {}
         error = ""
         try:
-            auth, transport = await self._endpoint(target)
+            get = await (self._wire_getter(target) if target.version == "2c" else self._pysnmp_getter(target))
             for start in range(0, len(oids), self.max_varbinds):
-                got, error = await self._get(target, auth, transport, oids[start : start + self.max_varbinds])
+                got, error = await self._split_get(get, oids[start : start + self.max_varbinds])
                 values.update(got)
                 if error:
                     break
@@ -222,12 +239,13 @@ class SnmpPoller:
         except Exception as exc:  # a poll never raises: one odd device must not stop a poll group
             log.exception("SNMP poll of %s:%s failed unexpectedly", target.host, target.port)
             return DevicePoll(target, False, {}, time.monotonic() - started, f"poll failed: {exc!r}")
-        interfaces = {
-            i: InterfaceStatus(values.get((*IF_OPER_STATUS, i)), values.get((*IF_ADMIN_STATUS, i)))
-            for i in wanted
-            if (*IF_OPER_STATUS, i) in values
+        interfaces = {  # oids holds each interface's two OIDs in turn after the two stamps
+            i: InterfaceStatus(values.get(oper), values.get(admin))
+            for i, oper, admin in zip(wanted, oids[2::2], oids[3::2], strict=True)
+            if oper in values
         }
-        return DevicePoll(target, True, interfaces, time.monotonic() - started, error)
+        return DevicePoll(target, True, interfaces, time.monotonic() - started, error,
+                          values.get(SYS_UPTIME), values.get(IF_TABLE_LAST_CHANGE))
 
     async def resolve_ifnames(self, target: SnmpTarget) -> dict[str, int]:
         """ifName -> ifIndex for one device, walked with GETBULK.
@@ -291,6 +309,8 @@ class SnmpPoller:
         loop = asyncio.get_running_loop()
         for key in [k for k in self._engines if k[0] is loop]:
             self._engines.pop(key).close_dispatcher()
+        for ckey in [k for k in self._clients if k[0] is loop]:
+            self._clients.pop(ckey).close()
 
     # -- internals -------------------------------------------------------------------
 
@@ -346,36 +366,107 @@ class SnmpPoller:
             vb = self._varbinds[oid] = ObjectType(ObjectIdentity(oid))
         return vb
 
-    async def _get(
-        self,
-        target: SnmpTarget,
-        auth: CommunityData | UsmUserData,
-        transport: UdpTransportTarget,
-        oids: Sequence[tuple[int, ...]],
-    ) -> tuple[dict[tuple[int, ...], int | None], str]:
-        """One GET; on tooBig it halves the request. Returns values and any SNMP error text."""
-        err_ind, err_status, err_index, rows = await _bounded(
-            target,
-            get_cmd(self._engine(target), auth, transport, self._context, *map(self._varbind, oids), lookupMib=False),
-        )
-        if not err_ind and err_status and err_status.prettyPrint() == "tooBig" and len(oids) > 2:
-            half = len(oids) // 2 // 2 * 2  # keep an interface's two columns together
-            first, error = await self._get(target, auth, transport, oids[:half])
-            if error:
-                return first, error
-            second, error = await self._get(target, auth, transport, oids[half:])
-            return first | second, error
+    async def _split_get(self, get: _Get, oids: Sequence[tuple[int, ...]]) -> tuple[_Values, str]:
+        """One GET through ``get``, halved (recursively) when the agent answers tooBig."""
         try:
-            _check(target, err_ind, err_status, err_index)
-        except _Failed as exc:
-            if exc.reachable:
-                return {}, str(exc)
-            raise
-        values: dict[tuple[int, ...], int | None] = {}
-        for oid_obj, value in rows:
-            # noSuchInstance / noSuchObject (or a non-integer from a broken agent) -> None for that index
-            values[tuple(oid_obj)] = int(value) if isinstance(value, Integer) else None
-        return values, ""
+            return await get(oids)
+        except _TooBig:
+            if len(oids) <= 2:
+                return {}, "agent answered tooBig for a single interface"
+        half = len(oids) // 2 // 2 * 2  # keep an interface's two columns together
+        first, error = await self._split_get(get, oids[:half])
+        if error:
+            return first, error
+        second, error = await self._split_get(get, oids[half:])
+        return first | second, error
+
+    async def _wire_getter(self, target: SnmpTarget) -> _Get:
+        """A v2c GET of a device through the BER codec and the loop's shared socket."""
+        peer, family = await _peer(target)
+        key = (asyncio.get_running_loop(), family)
+        client = self._clients.get(key)
+        if client is None:
+            for stale in [k for k in self._clients if k[0].is_closed()]:
+                del self._clients[stale]
+            client = self._clients[key] = await snmp_wire.V2cClient.open(family)
+        community = target.community.encode()
+
+        async def get(oids: Sequence[tuple[int, ...]]) -> tuple[_Values, str]:
+            response = await client.get(peer, community, b"".join(map(self._wire_varbind, oids)),
+                                        target.timeout, target.retries)
+            if response is None:
+                garbled = client.malformed.pop(peer, "")
+                if garbled:
+                    raise _Failed(f"agent answered with a malformed message: {garbled}", reachable=False)
+                raise _Failed(_timeout_text(target), reachable=False)
+            if response.error_status == snmp_wire.TOO_BIG:
+                raise _TooBig
+            if response.error_status:
+                status = response.error_status
+                name = snmp_wire.ERROR_STATUS[status] if status < len(snmp_wire.ERROR_STATUS) else str(status)
+                return {}, f"agent answered {name} at varbind {response.error_index}"
+            oid_of = self._oid_of
+            return {oid_of.get(raw) or snmp_wire.decode_oid(raw): value if isinstance(value, int) else None
+                    for raw, value in response.varbinds}, ""
+
+        return get
+
+    def _wire_varbind(self, oid: tuple[int, ...]) -> bytes:
+        encoded = self._encoded.get(oid)
+        if encoded is None:
+            encoded = self._encoded[oid] = snmp_wire.varbind(oid)
+            self._oid_of[snmp_wire.encode_oid(oid)] = oid
+        return encoded
+
+    async def _pysnmp_getter(self, target: SnmpTarget) -> _Get:
+        """A GET of a device through pysnmp (SNMPv3: USM keys, discovery, encryption)."""
+        auth, transport = await self._endpoint(target)
+
+        async def get(oids: Sequence[tuple[int, ...]]) -> tuple[_Values, str]:
+            err_ind, err_status, err_index, rows = await _bounded(
+                target,
+                get_cmd(self._engine(target), auth, transport, self._context, *map(self._varbind, oids),
+                        lookupMib=False),
+            )
+            if not err_ind and err_status and err_status.prettyPrint() == "tooBig":
+                raise _TooBig
+            try:
+                _check(target, err_ind, err_status, err_index)
+            except _Failed as exc:
+                if exc.reachable:
+                    return {}, str(exc)
+                raise
+            # noSuchInstance / noSuchObject (or a non-integer from a broken agent) -> None for that OID
+            return {tuple(oid): int(value) if isinstance(value, Integer) else None for oid, value in rows}, ""
+
+        return get
+
+
+_Values = dict[tuple[int, ...], int | None]
+_Get = Callable[[Sequence[tuple[int, ...]]], Awaitable[tuple[_Values, str]]]
+"""One GET of some OIDs: values by OID (None: no such instance) and an SNMP error text, if any."""
+
+
+async def _peer(target: SnmpTarget) -> tuple[tuple[str, int], socket.AddressFamily]:
+    """The device's socket address (its name resolved, within its deadline) and family."""
+    try:
+        ip = ipaddress.ip_address(target.host)
+        return (str(ip), target.port), socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_DGRAM),
+            timeout=target.deadline)
+    except (OSError, TimeoutError) as exc:
+        raise _Failed(f"cannot resolve {target.host!r}: {exc or 'resolver timed out'}", reachable=False) from exc
+    family, _, _, _, address = infos[0]
+    return (str(address[0]), int(address[1])), family
+
+
+def _timeout_text(target: SnmpTarget) -> str:
+    return (f"timeout: no response within {target.deadline:g} s "
+            f"({target.retries + 1} tries of {target.timeout:g} s)")
 
 
 async def _bounded(target: SnmpTarget, request: Any) -> Any:
@@ -393,10 +484,7 @@ async def _bounded(target: SnmpTarget, request: Any) -> Any:
 def _check(target: SnmpTarget, err_ind: Any, err_status: Any, err_index: Any) -> None:
     """Raise _Failed for an error indication or an SNMP error status."""
     if isinstance(err_ind, errind.RequestTimedOut):
-        raise _Failed(
-            f"timeout: no response within {target.deadline:g} s ({target.retries + 1} tries of {target.timeout:g} s)",
-            reachable=False,
-        )
+        raise _Failed(_timeout_text(target), reachable=False)
     if isinstance(err_ind, _AUTH_ERRORS):
         raise _Failed(f"SNMPv3 authentication failed: {err_ind}", reachable=False)
     if err_ind:

@@ -1,4 +1,4 @@
-"""Real SNMP agents and interfaces for the SNMP tests and bench/snmp.py.
+"""Real SNMP agents and interfaces for the SNMP tests and bench/poll.py.
 
 ``Snmpd`` runs Debian's net-snmp agent in the foreground on a loopback high port
 from a generated config (v2c community and a v3 authPriv SHA/AES user).
@@ -26,7 +26,7 @@ V3_PRIV_KEY = "mdtest-priv-key"
 
 def snmpd_binary() -> str:
     """The snmpd path; skips the test without it, but fails under CI, where .ci/snmpd.sh installs it."""
-    import pytest  # here, so that bench/snmp.py can use this module without pytest
+    import pytest  # here, so that bench/poll.py can use this module without pytest
 
     path = shutil.which("snmpd") or ("/usr/sbin/snmpd" if os.path.exists("/usr/sbin/snmpd") else None)
     if path is None:

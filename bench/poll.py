@@ -24,13 +24,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import monitord.sources.snmp as snmp_module
-from monitord.sources.snmp import SnmpPoller, SnmpTarget
+from monitord.domain import Circuit, Monitor, SlaClass
+from monitord.sources.debounce import Debouncer
+from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, circuit_states
 from tests.sources.snmpd import (
     COMMUNITY,
     V3_AUTH_KEY,
@@ -52,19 +55,34 @@ def agent_cpu(agents: list[Snmpd]) -> float:
     return total / CLK_TCK
 
 
+class PysnmpPoller(SnmpPoller):
+    """SnmpPoller with v2c sent through pysnmp too, as SNMPv3 is."""
+
+    async def _wire_getter(self, target: SnmpTarget) -> Any:
+        return await self._pysnmp_getter(target)
+
+
 class NaivePoller(SnmpPoller):
     """The textbook way: string OIDs built per request and responses resolved through the MIB."""
 
-    async def _get(self, target: SnmpTarget, auth: Any, transport: Any, oids: Any) -> Any:
+    async def _wire_getter(self, target: SnmpTarget) -> Any:
+        return await self._pysnmp_getter(target)
+
+    async def _pysnmp_getter(self, target: SnmpTarget) -> Any:
         from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, get_cmd
 
-        vbs = [ObjectType(ObjectIdentity(".".join(map(str, oid)))) for oid in oids]
-        err_ind, err_status, _, rows = await get_cmd(
-            self._engine(target), auth, transport, self._context, *vbs, lookupMib=True
-        )
-        if err_ind or err_status:
-            return {}, str(err_ind or err_status)
-        return {tuple(o): int(v) for o, v in rows}, ""
+        auth, transport = await self._endpoint(target)
+
+        async def get(oids: Any) -> Any:
+            vbs = [ObjectType(ObjectIdentity(".".join(map(str, oid)))) for oid in oids]
+            err_ind, err_status, _, rows = await get_cmd(
+                self._engine(target), auth, transport, self._context, *vbs, lookupMib=True
+            )
+            if err_ind or err_status:
+                return {}, str(err_ind or err_status)
+            return {tuple(o): int(v) for o, v in rows}, ""
+
+        return get
 
 
 def with_mib_lookup(get_cmd: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,28 +95,51 @@ def with_mib_lookup(get_cmd: Callable[..., Any]) -> Callable[..., Any]:
     return patched
 
 
-async def measure(poller: SnmpPoller, requests: list[tuple[SnmpTarget, list[int]]], seconds: float) -> dict[str, float]:
-    """Poll all requests again and again for about ``seconds``; figures for the whole run."""
-    await poller.poll_many(requests, concurrency=len(requests))  # warm-up: engine, v3 discovery
+async def measure(poller: SnmpPoller, requests: list[tuple[SnmpTarget, list[int]]],
+                  seconds: float) -> tuple[dict[str, float], list[DevicePoll]]:
+    """Poll all requests again and again for about ``seconds``; figures for the whole run, and the last round."""
+    await poller.poll_many(requests, concurrency=len(requests))  # warm-up: sockets, engine, v3 discovery
     polls = statuses = failures = 0
+    last: list[DevicePoll] = []
     wall0, cpu0 = time.monotonic(), time.process_time()
     while time.monotonic() - wall0 < seconds:
-        for r in await poller.poll_many(requests, concurrency=len(requests)):
+        last = await poller.poll_many(requests, concurrency=len(requests))
+        for r in last:
             polls += 1
             statuses += len(r.interfaces)
             failures += not r.reachable or bool(r.error)
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
     poller.close()
-    return {"wall": wall, "cpu": cpu, "polls": polls, "statuses": statuses, "failures": failures}
+    return {"wall": wall, "cpu": cpu, "polls": polls, "statuses": statuses, "failures": failures}, last
+
+
+def daemon_share(results: list[DevicePoll], rounds: int = 50) -> float:
+    """CPU ms per 1,000 statuses of what the daemon does next: circuit states, then the debounce."""
+    circuits = {
+        r.target: [Circuit(f"C{r.target.port}-{i}", "cust", "internet", SlaClass.A,
+                           monitor=Monitor(host=r.target.host, port=r.target.port, ifindex=i))
+                   for i in r.interfaces]
+        for r in results
+    }
+    debouncer = Debouncer(2)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    cpu0 = time.process_time()
+    for _ in range(rounds):
+        for r in results:
+            for circuit, state in circuit_states(r, circuits[r.target]).items():
+                debouncer.observe(circuit, state, at)
+    statuses = rounds * sum(len(r.interfaces) for r in results)
+    return 1e6 * (time.process_time() - cpu0) / max(statuses, 1)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--agents", type=int, default=4, help="snmpd agents on loopback (default 4)")
-    ap.add_argument("--interfaces", type=int, default=100, help="ifIndexes polled per agent (default 100)")
-    ap.add_argument("--pairs", type=int, default=60, help="veth pairs to make, 2 interfaces each (default 60)")
+    ap.add_argument("--interfaces", type=int, default=400, help="ifIndexes polled per agent (default 400)")
+    ap.add_argument("--pairs", type=int, default=200, help="veth pairs to make, 2 interfaces each (default 200)")
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per mode (default 8)")
     ap.add_argument("--v3", action="store_true", help="poll with SNMPv3 authPriv SHA/AES instead of v2c")
+    ap.add_argument("--fast", action="store_true", help="only the poller as shipped (skip the slow pysnmp modes)")
     args = ap.parse_args()
     binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
     if not os.path.exists(binary):
@@ -129,34 +170,42 @@ def main() -> None:
             requests = [(target(a), indexes) for a in agents]
             print(
                 f"{len(agents)} snmpd agents on 127.0.0.1, {'SNMPv3 authPriv' if args.v3 else 'SNMPv2c'}, "
-                f"{len(indexes)} interfaces per poll ({2 * len(indexes)} varbinds), "
+                f"{len(indexes)} interfaces per poll ({2 * len(indexes) + 2} varbinds), "
                 f"~{args.seconds:g} s per mode, {os.cpu_count()} CPUs"
             )
             print(
-                f"{'mode':<26}{'polls/s':>9}{'ifaces/s':>10}{'CPU ms/poll':>13}"
-                f"{'CPU ms/1k ifaces':>18}{'agents CPU':>12}{'failed':>8}"
+                f"{'mode':<28}{'polls/s':>9}{'statuses/s':>11}{'CPU ms/poll':>13}"
+                f"{'CPU ms/1k statuses':>20}{'agents CPU':>12}{'failed':>8}"
             )
             real_get_cmd = snmp_module.get_cmd
             modes: list[tuple[str, Callable[[], SnmpPoller], Callable[..., Any]]] = [
-                ("naive (strings, lookup)", NaivePoller, real_get_cmd),
-                ("poller, lookupMib=True", SnmpPoller, with_mib_lookup(real_get_cmd)),
-                ("poller, lookupMib=False", SnmpPoller, real_get_cmd),
+                ("pysnmp naive (strings, MIB)", NaivePoller, real_get_cmd),
+                ("pysnmp, lookupMib=True", PysnmpPoller, with_mib_lookup(real_get_cmd)),
+                ("pysnmp, lookupMib=False", PysnmpPoller, real_get_cmd),
             ]
+            if args.fast:
+                modes = []
+            if not args.v3:
+                modes.append(("wire codec (v2c as shipped)", SnmpPoller, real_get_cmd))
+            elif args.fast:
+                modes.append(("pysnmp (v3 as shipped)", SnmpPoller, real_get_cmd))
+            last: list[DevicePoll] = []
             for label, make, get_cmd in modes:
                 snmp_module.get_cmd = get_cmd  # type: ignore[assignment]
                 try:
                     a0 = agent_cpu(agents)
-                    f = asyncio.run(measure(make(), requests, args.seconds))
+                    f, last = asyncio.run(measure(make(), requests, args.seconds))
                     agents_share = (agent_cpu(agents) - a0) / f["wall"]
                 finally:
                     snmp_module.get_cmd = real_get_cmd  # type: ignore[assignment]
                 print(
-                    f"{label:<26}{f['polls'] / f['wall']:>9.1f}{f['statuses'] / f['wall']:>10.0f}"
+                    f"{label:<28}{f['polls'] / f['wall']:>9.1f}{f['statuses'] / f['wall']:>11.0f}"
                     f"{1000 * f['cpu'] / max(f['polls'], 1):>13.2f}"
-                    f"{1e6 * f['cpu'] / max(f['statuses'], 1):>18.1f}"
+                    f"{1e6 * f['cpu'] / max(f['statuses'], 1):>20.1f}"
                     f"{agents_share:>11.0%} {int(f['failures']):>7}"
                 )
             print("CPU = this process's CPU time (time.process_time); agents CPU = snmpd CPU / wall time.")
+            print(f"daemon side (circuit_states + Debouncer): {daemon_share(last):.1f} CPU ms per 1k statuses")
         finally:
             for a in agents:
                 a.stop()
