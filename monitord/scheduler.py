@@ -75,6 +75,8 @@ class PollGroups:
                  on_polls: Callable[[list[DevicePoll], datetime], None], clock: Callable[[], datetime]) -> None:
         self._settings, self._poller, self._on_polls, self._clock = settings, poller, on_polls, clock
         self._ifnames: dict[str, dict[str, int]] = {}
+        # Per device, (sysUpTime, ifTableLastChange) of its last poll: see _map_moved.
+        self._stamps: dict[str, tuple[int | None, int | None]] = {}
         devices: dict[tuple[str, int], list[Circuit]] = defaultdict(list)
         for c in inventory.circuits.values():
             if c.monitor is not None:
@@ -108,18 +110,49 @@ class PollGroups:
         return self._circuits.get(t, []), self._ifnames.get(f"{t.host}:{t.port}", {})
 
     async def poll(self, members: list[tuple[SnmpTarget, list[Circuit]]]) -> None:
-        """Poll one group's devices and hand over the results."""
+        """Poll one group's devices and hand over the results.
+
+        A device whose ifIndex map may have moved since it was walked (see
+        ``_map_moved``) is walked again and polled again in the same round, so
+        that no state is handed over under a stale ifIndex.
+        """
         started = self._clock()
-        requests = []
-        for target, circuits in members:
-            names = await self._names(target, circuits)
-            indexes = [i for c in circuits if c.monitor and (i := ifindex_of(c.monitor, names)) is not None]
-            requests.append((target, indexes))
-        results = await self._poller.poll_many(requests, self._settings.concurrency)
+        results = await self._poll(members, fresh=False)
+        moved = [k for k, r in enumerate(results) if self._map_moved(r, members[k][1])]
+        if moved:
+            again = await self._poll([members[k] for k in moved], fresh=True)
+            for k, r in zip(moved, again, strict=True):
+                results[k] = r
+                self._map_moved(r, members[k][1])  # remember the stamps the new map goes with
         self._on_polls(results, started)
 
-    async def _names(self, target: SnmpTarget, circuits: list[Circuit]) -> dict[str, int]:
-        """The device's ifName map, walked once and again when a monitored name is missing from it."""
+    async def _poll(self, members: list[tuple[SnmpTarget, list[Circuit]]], fresh: bool) -> list[DevicePoll]:
+        requests = []
+        for target, circuits in members:
+            names = await self._names(target, circuits, fresh)
+            indexes = [i for c in circuits if c.monitor and (i := ifindex_of(c.monitor, names)) is not None]
+            requests.append((target, indexes))
+        return await self._poller.poll_many(requests, self._settings.concurrency)
+
+    def _map_moved(self, poll: DevicePoll, circuits: list[Circuit]) -> bool:
+        """Whether the device's ifIndexes may have been renumbered since its previous poll.
+
+        They may when ifTableLastChange moved (an interface came or went) or
+        sysUpTime went back (the agent restarted; ifIndexes need not survive
+        that). Only devices with circuits monitored by ifName care.
+        """
+        if not poll.reachable:
+            return False
+        key = f"{poll.target.host}:{poll.target.port}"
+        before = self._stamps.get(key)
+        uptime, changed = self._stamps[key] = (poll.uptime, poll.if_table_changed)
+        if before is None or not any(c.monitor and c.monitor.ifname for c in circuits):
+            return False
+        restarted = uptime is not None and before[0] is not None and uptime < before[0]
+        return restarted or (changed is not None and before[1] is not None and changed != before[1])
+
+    async def _names(self, target: SnmpTarget, circuits: list[Circuit], fresh: bool = False) -> dict[str, int]:
+        """The device's ifName map: walked once, again when a monitored name is missing, and when ``fresh``."""
         key = f"{target.host}:{target.port}"
         wanted = {c.monitor.ifname for c in circuits if c.monitor and c.monitor.ifname}
         known = self._ifnames.get(key, {})

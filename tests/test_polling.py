@@ -14,7 +14,7 @@ import pytest
 from monitord.app import Daemon, load
 from monitord.domain import TicketSource
 from monitord.scheduler import PollGroups
-from monitord.sources.snmp import SnmpPoller
+from monitord.sources.snmp import DevicePoll, SnmpPoller
 from monitord.storage.repo import Repository
 from tests.conftest import ROOT
 from tests.sources.snmpd import COMMUNITY, Snmpd, VethPair, make_veth, snmpd_binary
@@ -42,37 +42,43 @@ def agent(links: tuple[VethPair, VethPair], tmp_path: Path) -> Iterator[Snmpd]:
     a.stop()
 
 
+class Polled:
+    """A Daemon on real rules and a given inventory, with the poll group of the test agent."""
+
+    def __init__(self, tmp_path: Path, agent: Snmpd, monitors: dict[str, str]) -> None:
+        shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+        device = f"host: 127.0.0.1, port: {agent.port}"
+        circuits = "".join(f"  - {{id: {cid}, customer: C1, service: sdh, sla_class: AAA, "
+                           f"monitor: {{{device}, ifname: {ifname}}}}}\n" for cid, ifname in monitors.items())
+        (tmp_path / "inventory.yaml").write_text(
+            "customers:\n  - {id: C1, name: Bank, level: group, account_manager: {name: AM}, "
+            "contact: {name: NOC desk}}\ncircuits:\n" + circuits, encoding="utf-8")
+        (tmp_path / "monitord.yaml").write_text(
+            "rules: rules\ninventory: inventory.yaml\nstorage: sqlite:///state.db\n"
+            f"snmp: {{community: {COMMUNITY}, timeout: 1s, retries: 0, debounce_polls: 2}}\n", encoding="utf-8")
+        loaded = load(tmp_path / "monitord.yaml")
+        self.daemon = Daemon(loaded, Repository.open(loaded.settings.storage), T0)
+        self.clock = [T0]
+        self.poller = SnmpPoller()
+        self.groups = PollGroups(loaded.inventory, loaded.settings.snmp, self.poller, self._on_polls,
+                                 lambda: self.clock[0])
+        [self.members] = self.groups.groups.values()
+
+    def _on_polls(self, results: list[DevicePoll], at: datetime) -> None:
+        for poll in results:
+            circuits, names = self.groups.circuits_of(poll)
+            self.daemon.observe_poll(poll, circuits, names, at)
+
+    async def poll_at(self, minutes: float) -> None:
+        self.clock[0] = T0 + timedelta(minutes=minutes)
+        await self.groups.poll(self.members)
+
+
 def test_fault_becomes_outage_and_proactive_ticket_and_silence_is_unreachable(
         agent: Snmpd, links: tuple[VethPair, VethPair], tmp_path: Path) -> None:
     ok, fault = links
-    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
-    device = f"host: 127.0.0.1, port: {agent.port}"
-    (tmp_path / "inventory.yaml").write_text(f"""
-customers:
-  - {{id: C1, name: Bank, level: group, account_manager: {{name: AM}}, contact: {{name: NOC desk}}}}
-circuits:
-  - {{id: OK-1, customer: C1, service: sdh, sla_class: AAA, monitor: {{{device}, ifname: {ok.name}}}}}
-  - {{id: BAD-1, customer: C1, service: sdh, sla_class: AAA, monitor: {{{device}, ifname: {fault.name}}}}}
-""", encoding="utf-8")
-    (tmp_path / "monitord.yaml").write_text(
-        "rules: rules\ninventory: inventory.yaml\nstorage: sqlite:///state.db\n"
-        f"snmp: {{community: {COMMUNITY}, timeout: 1s, retries: 0, debounce_polls: 2}}\n", encoding="utf-8")
-    loaded = load(tmp_path / "monitord.yaml")
-    daemon = Daemon(loaded, Repository.open(loaded.settings.storage), T0)
-    clock = [T0]
-    poller = SnmpPoller()
-
-    def on_polls(results, at):
-        for poll in results:
-            circuits, names = groups.circuits_of(poll)
-            daemon.observe_poll(poll, circuits, names, at)
-
-    groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, lambda: clock[0])
-    [members] = groups.groups.values()
-
-    async def poll_at(minutes: float) -> None:
-        clock[0] = T0 + timedelta(minutes=minutes)
-        await groups.poll(members)
+    polled = Polled(tmp_path, agent, {"OK-1": ok.name, "BAD-1": fault.name})
+    daemon, poll_at, poller = polled.daemon, polled.poll_at, polled.poller
 
     async def scenario() -> None:
         await poll_at(0)
@@ -98,3 +104,33 @@ circuits:
     stored = {(a.name, a.fired_at) for a in daemon.repo.alerts()}
     assert ("DeviceUnreachable", T0 + timedelta(minutes=1)) in stored
     daemon.repo.close()
+
+
+def test_a_renumbered_interface_is_found_again_by_its_name(
+        agent: Snmpd, links: tuple[VethPair, VethPair], tmp_path: Path) -> None:
+    ok, _ = links
+    polled = Polled(tmp_path, agent, {"OK-1": ok.name})
+    maps = polled.groups._ifnames  # the device's ifName map is what this test is about
+    device = f"127.0.0.1:{agent.port}"
+
+    async def scenario() -> int:
+        await polled.poll_at(0)
+        before = dict(maps[device])
+        # The interface is replaced: same name, a new ifIndex, and now faulty (far end down).
+        ok.delete()
+        replaced = VethPair(ok.name)
+        replaced.set(admin_up=True, peer_up=False)
+        minutes = 0.0
+        # net-snmp refreshes its ifTable cache every few seconds; poll until the fault shows.
+        deadline = asyncio.get_running_loop().time() + 30
+        while "OK-1" not in polled.daemon.state.facts.observations:
+            assert asyncio.get_running_loop().time() < deadline, "the renumbered interface was never polled"
+            minutes += 0.5
+            await polled.poll_at(minutes)
+            await asyncio.sleep(0.5)
+        polled.poller.close()
+        assert maps[device][ok.name] != before[ok.name]
+        return len(polled.daemon.state.facts.observations["OK-1"])
+
+    assert asyncio.run(scenario()) == 1  # one debounced down observation, from the new ifIndex
+    polled.daemon.repo.close()

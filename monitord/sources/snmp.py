@@ -251,7 +251,9 @@ class SnmpPoller:
         """ifName -> ifIndex for one device, walked with GETBULK.
 
         Raises SnmpUnreachable when the walk cannot complete. Where two interfaces
-        share a name (agents do that), the lowest ifIndex wins.
+        share a name, the highest ifIndex wins: net-snmp, for one, keeps the row of a
+        removed interface under its old (lower) index when one of the same name is
+        created again.
         """
         names: dict[str, int] = {}
         try:
@@ -281,7 +283,7 @@ class SnmpPoller:
                     if oid <= last:  # a broken agent going round in circles
                         raise _Failed(f"agent returned non-increasing OID {oid_obj}", reachable=True)
                     last = oid
-                    names.setdefault(bytes(value).decode("utf-8", "replace"), oid[-1])
+                    names[bytes(value).decode("utf-8", "replace")] = oid[-1]  # walked in index order
                 if not rows:
                     return names
                 cursor = last
