@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -174,3 +176,72 @@ def test_ticket_command_files_events_with_the_configs_token(home: Path, running:
     assert (refused.returncode, refused.stderr.strip()) == (2, "reported TT-CLI-2: unknown circuit 'NO-SUCH'")
     early = ticket("dispatched", "TT-CLI-9")
     assert early.returncode == 2 and "has not been reported" in early.stderr
+
+
+def stored_tickets(d: Daemon) -> set[str]:
+    return {t["ticket"] for t in json.loads(d.request("GET", "/api/v1/tickets")[1])["tickets"]}
+
+
+def test_sigkill_in_the_middle_of_an_ingest_stream_loses_no_acknowledged_event(home: Path):
+    first = Daemon(home)
+    acked: list[str] = []
+    stop = threading.Event()
+    reported = iso(datetime.now(UTC) - timedelta(minutes=1))
+
+    def stream() -> None:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            event = {"at": reported, "type": "reported", "ticket": f"K{i}", "circuit": "GZ-SDH-000123"}
+            try:
+                status, _ = first.request("POST", "/api/v1/events", [event])
+            except OSError:  # the daemon is gone: whatever was in flight is not acknowledged
+                return
+            if status == 201:
+                acked.append(f"K{i}")
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        assert wait_for(lambda: len(acked) >= 30, seconds=30), "the stream did not get going"
+        first.proc.kill()  # SIGKILL while requests keep arriving
+        first.proc.wait(timeout=10)
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+    again = Daemon(home)
+    try:
+        tickets = stored_tickets(again)
+        assert set(acked) <= tickets  # every acknowledged event survived
+        assert len(tickets) <= len(acked) + 1  # at most the one in flight, stored but not acknowledged
+        repo = Repository.open(f"sqlite:///{home / 'state.db'}")
+        assert len(list(repo.events())) == len(tickets)  # and nothing twice
+        repo.close()
+    finally:
+        again.stop(signal.SIGKILL)
+
+
+def test_a_deadline_that_passes_while_killed_fires_once_at_start_with_its_true_instant(home: Path):
+    first = Daemon(home)
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    report = {"at": iso(due - timedelta(minutes=15)), "type": "reported", "ticket": "T-DOWN",
+              "circuit": "GZ-SDH-000123", "source": "customer"}
+    assert first.request("POST", "/api/v1/events", [report])[0] == 201
+    first.stop(signal.SIGKILL)  # before the dispatch limit comes due
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)
+
+    def stored_overdue() -> list[datetime]:
+        repo = Repository.open(f"sqlite:///{home / 'state.db'}")
+        try:
+            return [a.fired_at for a in repo.alerts() if a.name == "DispatchOverdue"]
+        finally:
+            repo.close()
+
+    for _ in range(2):  # the start-up after the deadline fires it; the next start-up does not again
+        again = Daemon(home)
+        try:
+            [overdue] = [a for a in again.alerts() if a["name"] == "DispatchOverdue"]
+            assert datetime.fromisoformat(overdue["fired_at"]) == due
+            assert stored_overdue() == [due]
+        finally:
+            again.stop(signal.SIGKILL)
