@@ -37,7 +37,7 @@ from monitord.domain import (
     TicketSource,
 )
 from monitord.engine import Engine, Transition
-from monitord.scheduler import PollGroups, Timer
+from monitord.scheduler import PollGroups, TicketDbPolls, Timer
 from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
 from monitord.sla.availability import Month
@@ -202,6 +202,23 @@ class Daemon:
         self._persist(moved)
         return IngestResult(new=len(new), duplicates=len(events) - len(new))
 
+    def ingest_each(self, events: Sequence[Event], now: datetime) -> IngestResult:
+        """Store and apply the events it can take, skipping the rejected ones (listed in the result).
+
+        For sources that cannot resend a batch corrected (a ticket database): one
+        bad row must not hold back the others, unlike an API request.
+        """
+        keep = list(range(len(events)))
+        rejected: list[Rejected] = []
+        # Until none is left: skipping a rejected report leaves its ticket's later steps unreported.
+        while bad := self._check([events[i] for i in keep]):
+            rejected += [Rejected(keep[r.index], r.message) for r in bad]
+            gone = {keep[r.index] for r in bad}
+            keep = [i for i in keep if i not in gone]
+        result = self.ingest([events[i] for i in keep], now) if keep else IngestResult()
+        result.rejected = sorted(rejected, key=lambda r: r.index)
+        return result
+
     def observe_poll(self, poll: DevicePoll, circuits: list[Circuit], ifnames: dict[str, int],
                      at: datetime) -> None:
         """Take one device poll: reachability, debounced observations, and proactive tickets.
@@ -279,8 +296,11 @@ class Daemon:
         out = []
         for i, e in enumerate(events):
             circuit = getattr(e, "circuit", "")
+            known = facts.tickets.get(e.ticket) if isinstance(e, TicketEvent) else None
             if circuit and circuit not in circuits:
                 out.append(Rejected(i, f"unknown circuit {circuit!r}"))
+            elif known is not None and e.type is TicketEventType.REPORTED and circuit != known.circuit:
+                out.append(Rejected(i, f"ticket {known.id!r} was reported on circuit {known.circuit!r}"))
             elif isinstance(e, TicketEvent) and e.ticket not in facts.tickets and e.ticket not in reported:
                 out.append(Rejected(i, f"ticket {e.ticket!r} has not been reported"))
         return out
@@ -310,8 +330,9 @@ class DaemonBackend:
     """The HTTP API's view of the daemon (``api.Backend``)."""
 
     def __init__(self, daemon: Daemon, timer: Timer, config: Path, clock: Callable[[], datetime],
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, ticket_dbs: TicketDbPolls | None = None) -> None:
         self.daemon, self.timer, self.config, self.clock, self.notifier = daemon, timer, config, clock, notifier
+        self.ticket_dbs = ticket_dbs
         self.reloaded_at = clock()
         self.events_total = 0
 
@@ -360,6 +381,8 @@ class DaemonBackend:
         self.notifier.reloading(time.monotonic_ns() // 1000)
         errors = self.daemon.reload(self.config, self.clock())
         self.reloaded_at = self.clock()
+        if not errors and self.ticket_dbs is not None:
+            self.ticket_dbs.reload(self.daemon.loaded.settings.ticket_databases)
         self.timer.rearm()
         self.notifier.ready(status="reload failed, old configuration kept" if errors else "running")
         return api.ReloadResult(not errors, errors)
@@ -369,7 +392,7 @@ class DaemonBackend:
         nxt = self.daemon.next_instant()
         return exporter.exposition(lambda: exporter.Snapshot(
             self.daemon.reload_ok, self.reloaded_at.timestamp(), self.daemon.firing(),
-            nxt.timestamp() if nxt else None, self.events_total))
+            nxt.timestamp() if nxt else None, self.events_total, self.ticket_dbs.stats if self.ticket_dbs else {}))
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -384,7 +407,8 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     notifier = Notifier(env)
     daemon = Daemon(loaded, repo, clock())
     timer = Timer(daemon.tick, daemon.next_instant, clock)
-    backend = DaemonBackend(daemon, timer, config, clock, notifier)
+    ticket_dbs = TicketDbPolls(loaded.settings.ticket_databases, daemon.ingest_each, repo, clock, timer.rearm)
+    backend = DaemonBackend(daemon, timer, config, clock, notifier, ticket_dbs)
     http = loaded.settings.http
     settings = api.ApiSettings(http.host, http.port, http.token_file, http.auth_reads)
     server = api.ApiServer(api.build_app(backend, settings), settings)
@@ -404,6 +428,7 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, clock)
     timer.start()
     groups.add_jobs(timer.scheduler)
+    ticket_dbs.add_jobs(timer.scheduler)
     interval = watchdog_interval(env, os.getpid())
     if interval is not None:
         # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.
@@ -420,4 +445,5 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         server.stop()
         await serving
         poller.close()
+        ticket_dbs.close()
         repo.close()

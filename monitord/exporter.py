@@ -7,15 +7,16 @@ it is handed through a callable, so there is nothing to keep in step.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitord import __version__
 from monitord.domain import Alert
+from monitord.sources.tickets_sql import PollStats
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Snapshot:
     firing: list[Alert]
     next_instant: float | None  # seconds since the epoch of the engine's next wake-up
     events_total: int
+    ticket_sources: Mapping[str, PollStats] = field(default_factory=dict)  # by source name
 
 
 class StateCollector(Collector):
@@ -62,6 +64,30 @@ class StateCollector(Collector):
         events = GaugeMetricFamily("monitord_events_ingested", "Events ingested since the daemon started.")
         events.add_metric([], s.events_total)
         yield events
+        yield from _ticket_source_families(s.ticket_sources)
+
+
+def _ticket_source_families(sources: Mapping[str, PollStats]) -> Iterator[Metric]:
+    """The ticket databases' row, error and freshness metrics, one series per source (and reason)."""
+    rows = CounterMetricFamily("monitord_ticket_source_rows", "Ticket database rows ingested as events.",
+                               labels=["source"])
+    skipped = CounterMetricFamily("monitord_ticket_source_rows_skipped",
+                                  "Ticket database rows skipped: malformed (not a ticket event) or rejected "
+                                  "(unknown circuit, ticket never reported).", labels=["source", "reason"])
+    errors = CounterMetricFamily("monitord_ticket_source_poll_errors",
+                                 "Ticket database polls that failed (unreachable, bad query, storage error).",
+                                 labels=["source"])
+    last = GaugeMetricFamily("monitord_ticket_source_last_success_timestamp_seconds",
+                             "When a poll of the ticket database last completed (absent until one has).",
+                             labels=["source"])
+    for name, st in sorted(sources.items()):
+        rows.add_metric([name], st.ingested)
+        skipped.add_metric([name, "malformed"], st.malformed)
+        skipped.add_metric([name, "rejected"], st.rejected)
+        errors.add_metric([name], st.errors)
+        if st.last_success is not None:
+            last.add_metric([name], st.last_success)
+    yield from (rows, skipped, errors, last)
 
 
 def exposition(snapshot: Callable[[], Snapshot]) -> bytes:

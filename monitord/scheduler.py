@@ -8,17 +8,21 @@ databases) are interval jobs added next to it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitord.config import SnmpSettings
-from monitord.domain import Circuit, Inventory
+from monitord.config import SnmpSettings, TicketDbSettings
+from monitord.domain import Circuit, Inventory, TicketEvent
 from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, SnmpUnreachable, ifindex_of
+from monitord.sources.tickets_sql import MalformedRow, PollResult, PollStats, SqlTicketSource, Watermark
+from monitord.storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +160,139 @@ class PollGroups:
         key = f"{target.host}:{target.port}"
         wanted = {c.monitor.ifname for c in circuits if c.monitor and c.monitor.ifname}
         known = self._ifnames.get(key, {})
-        if wanted and not wanted <= known.keys():
+        if wanted and (fresh or not wanted <= known.keys()):
             # An unreachable device keeps its old map: the poll itself reports it unreachable.
             with contextlib.suppress(SnmpUnreachable):
                 known = self._ifnames[key] = await self._poller.resolve_ifnames(target)
         return known
+
+
+class Rejection(Protocol):
+    """An event the daemon would not take: its index in the batch and why (``app.Rejected``)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+class Ingested(Protocol):
+    """What the daemon did with a batch of polled events (``app.IngestResult``)."""
+
+    @property
+    def rejected(self) -> Sequence[Rejection]: ...
+
+
+TicketIngest = Callable[[Sequence[TicketEvent], datetime], Ingested]
+"""Stores and applies the events it takes, skipping the ones it rejects (``app.Daemon.ingest_each``)."""
+
+MAX_BATCHES_PER_ROUND = 20
+"""Batches read before they are stored: a long backlog is taken in rounds, so memory and each
+stretch of work on the event loop stay bounded."""
+
+
+class TicketDbPolls:
+    """Ticket database jobs: one interval job per configured database, polled by its watermark.
+
+    Each run reads the rows changed since the stored watermark in a worker
+    thread (the query blocks), hands the events to the daemon on the loop, and
+    saves the new watermark only once they are stored: a crash in between reads
+    the rows again, and storage drops the repeats. Malformed and rejected rows
+    are logged with their key, counted and skipped. A failing database is
+    logged and counted, and tried again at the next interval.
+    """
+
+    def __init__(self, settings: Mapping[str, TicketDbSettings], ingest: TicketIngest, repo: Repository,
+                 clock: Callable[[], datetime], after_ingest: Callable[[], None]) -> None:
+        self._ingest, self._repo, self._clock, self._after_ingest = ingest, repo, clock, after_ingest
+        self._settings = dict(settings)
+        self._sources: dict[str, SqlTicketSource] = {}  # built at the first poll, so a bad driver is a poll error
+        self._scheduler: AsyncIOScheduler | None = None
+        self.stats = {name: PollStats() for name in settings}
+
+    def add_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        """One interval job per database, the first run at once."""
+        self._scheduler = scheduler
+        for name, s in self._settings.items():
+            scheduler.add_job(self.poll, "interval", seconds=s.interval.total_seconds(), args=[name],
+                              id=f"ticket-db-{name}", next_run_time=self._clock(), max_instances=1, coalesce=True,
+                              misfire_grace_time=None, replace_existing=True)
+
+    def reload(self, settings: Mapping[str, TicketDbSettings]) -> None:
+        """Follow new settings: databases removed or changed are dropped, new or changed ones (re)scheduled.
+
+        The stored watermark is kept by name, so a changed database resumes where it was.
+        """
+        for name in [n for n, s in self._settings.items() if settings.get(n) != s]:
+            del self._settings[name], self.stats[name]
+            if (source := self._sources.pop(name, None)) is not None:
+                source.close()
+            if self._scheduler is not None and self._scheduler.get_job(f"ticket-db-{name}"):
+                self._scheduler.remove_job(f"ticket-db-{name}")
+        for name, s in settings.items():
+            if name not in self._settings:
+                self._settings[name], self.stats[name] = s, PollStats()
+        if self._scheduler is not None:
+            self.add_jobs(self._scheduler)
+
+    def close(self) -> None:
+        """Release every database's connections."""
+        for source in self._sources.values():
+            source.close()
+        self._sources.clear()
+
+    async def poll(self, name: str) -> None:
+        """Read one database's changed rows off the loop and ingest them, round after round until none is left."""
+        settings = self._settings.get(name)
+        if settings is None:
+            return  # dropped by a reload after this run was due
+        stats = self.stats[name]
+        try:
+            source = self._sources.get(name)
+            if source is None:
+                source = self._sources[name] = SqlTicketSource(settings)
+            more = True
+            while more:
+                saved = self._repo.watermark(name)
+                since = Watermark.load(saved) if saved is not None else None
+                result, more = await asyncio.to_thread(_read, source, since)
+                self._take(name, result, since, stats)
+        except Exception as exc:  # unreachable, broken query, storage down: the next interval tries again
+            stats.errors += 1
+            log.error("ticket database %s: poll failed, retrying at the next interval: %s", name, exc)
+            return
+        stats.last_success = self._clock().timestamp()
+
+    def _take(self, name: str, result: PollResult, since: Watermark | None, stats: PollStats) -> None:
+        """Ingest one round's events, then save its watermark."""
+        rejected: Sequence[Rejection] = ()
+        if result.events:
+            rejected = self._ingest(result.events, self._clock()).rejected
+            for r in rejected:
+                log.warning("ticket database %s: skipping row %s: %s", name, result.keys[r.index], r.message)
+            self._after_ingest()  # an event may bring the engine's next instant forward
+        if result.watermark != since:
+            self._repo.save_watermark(name, result.watermark.dump())
+        # Counted once stored: a round that fails before is read, and counted, again.
+        stats.ingested += len(result.events) - len(rejected)
+        stats.rejected += len(rejected)
+        stats.malformed += len(result.malformed)
+
+
+def _read(source: SqlTicketSource, since: Watermark | None) -> tuple[PollResult, bool]:
+    """Up to ``MAX_BATCHES_PER_ROUND`` batches changed since ``since``, and whether more may follow."""
+    events: list[TicketEvent] = []
+    keys: list[str] = []
+    malformed: list[MalformedRow] = []
+    watermark = since or Watermark(source.settings.start)
+    # closing(): stopping early must close the cursor in this thread, not whenever the generator is collected.
+    with contextlib.closing(source.batches(since)) as parts:
+        for n, part in enumerate(parts, 1):
+            events += part.events
+            keys += part.keys
+            malformed += part.malformed
+            watermark = part.watermark
+            if n == MAX_BATCHES_PER_ROUND:
+                return PollResult(events, watermark, malformed, keys), True
+    return PollResult(events, watermark, malformed, keys), False

@@ -2,7 +2,8 @@
 
 The operator writes the query against their own schema, maps its columns to
 the fields of a ticket event and, optionally, their vocabulary to ours; no code
-is needed. Example (a section of ``monitord.yaml``)::
+is needed. Example (one entry of ``ticket_databases:`` in ``monitord.yaml``;
+``monitord.config.ticket_db_settings`` reads it)::
 
     url: postgresql+psycopg://monitord_ro:secret@tt-db.example.net/tt
     query: |
@@ -34,194 +35,26 @@ restart without that memory, storage ingestion is idempotent anyway).
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, TextClause, create_engine, make_url, text
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy import Engine, TextClause, create_engine, text
 
-from monitord.domain import TicketEvent, TicketEventType, TicketSource
+from monitord.config import RowField, TicketDbSettings
+from monitord.domain import TicketEvent, TicketEventType
 from monitord.sources.events import EventError, parse_event
-from monitord.yamldoc import Section
 
 log = logging.getLogger(__name__)
 
 
-class RowField(enum.StrEnum):
-    """What a column of the operator's query can be mapped to."""
-
-    KEY = "key"  # the row's identity, for error messages only (need not be unique)
-    UPDATED_AT = "updated_at"  # the watermark: when the row last changed, in the database's own terms
-    AT = "at"  # when the step happened
-    TYPE = "type"
-    TICKET = "ticket"
-    CIRCUIT = "circuit"
-    SOURCE = "source"
-    REASON = "reason"
-
-
-REQUIRED_FIELDS = (RowField.KEY, RowField.UPDATED_AT, RowField.AT, RowField.TYPE, RowField.TICKET, RowField.CIRCUIT)
-"""Fields every mapping must name a column for (``circuit``: every ticket starts with ``reported``)."""
-
-DEFAULT_START = "1970-01-01 00:00:00"
-"""The first watermark when the config gives none; text, which both SQLite and PostgreSQL compare with times."""
-
-DEFAULT_BATCH_SIZE = 500
-"""Rows fetched per round trip when the config does not say."""
-
-DEFAULT_INTERVAL = timedelta(minutes=1)
-"""How often the database is polled when the config does not say."""
-
 _TICKET_TYPES = {t.value: t for t in TicketEventType}
-# `:watermark` as SQLAlchemy reads a bind parameter; `::watermark` would be a PostgreSQL cast.
-_WATERMARK = re.compile(r"(?<![:\w]):watermark\b")
-# A strict comparison with the watermark, written either way round.
-_STRICT = re.compile(r"(?<![<>!])>\s*:watermark\b|:watermark\s*<(?![=>])")
-_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class TicketDbSettings:
-    """Where the external ticket database is, how to read it and how to understand its rows."""
-
-    url: str = field(repr=False)  # may hold a password
-    query: str  # uses `:watermark`; compares with `>=` and ends with ORDER BY the watermark column
-    columns: Mapping[str, RowField]  # query column -> event field
-    types: Mapping[str, TicketEventType | None] = field(default_factory=dict)  # None: skip such rows
-    sources: Mapping[str, TicketSource] = field(default_factory=dict)
-    timezone: ZoneInfo | None = None  # for naive timestamps; None: a naive `at` is a malformed row
-    batch_size: int = DEFAULT_BATCH_SIZE
-    interval: timedelta = DEFAULT_INTERVAL
-    start: Any = DEFAULT_START  # the first watermark value, bound to the query as written
-
-
-def ticket_db_settings(sec: Section) -> TicketDbSettings | None:
-    """Settings from their section of the config; None when it has problems (each recorded at file:line: key)."""
-    sec.only("url", "query", "columns", "values", "timezone", "batch_size", "interval", "start")
-    if sec.mapping() is None:
-        return None
-    before = len(sec.problems.items)
-    url = _url(sec.get("url", required=True))
-    query = _query(sec.get("query", required=True))
-    columns = _columns(sec.get("columns", required=True))
-    types, sources = _values(sec.get("values"))
-    tz = tzs.timezone() if (tzs := sec.get("timezone")) else None
-    batch_sec, interval_sec, start_sec = sec.get("batch_size"), sec.get("interval"), sec.get("start")
-    batch = batch_sec.integer(minimum=1) if batch_sec else DEFAULT_BATCH_SIZE
-    interval = interval_sec.duration() if interval_sec else DEFAULT_INTERVAL
-    start = start_sec.value if start_sec else DEFAULT_START
-    if start is None or isinstance(start, (dict, list, bool)):
-        assert start_sec is not None
-        got = "nothing" if start is None else "a mapping" if isinstance(start, dict) else "a list" if isinstance(
-            start, list) else str(start).lower()
-        start_sec.error(f'expected a value of the watermark column like "2026-01-01 00:00:00", got {got}')
-    if len(sec.problems.items) > before:
-        return None
-    assert url and query and columns is not None and batch and interval
-    return TicketDbSettings(url, query, columns, types, sources, tz, batch, interval, start)
-
-
-def _url(sec: Section | None) -> str | None:
-    url = sec.text() if sec else None
-    if sec is None or url is None:
-        return None
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        sec.error('expected an SQLAlchemy URL like "postgresql+psycopg://user:password@host/db"')
-        return None
-    try:
-        parsed.get_dialect()  # only names the dialect; the driver itself is imported on first connect
-    except NoSuchModuleError:
-        sec.error(f'unknown database dialect "{parsed.drivername}" (e.g. postgresql+psycopg, sqlite)')
-        return None
-    return url
-
-
-def _query(sec: Section | None) -> str | None:
-    q = sec.text() if sec else None
-    if sec is None or q is None:
-        return None
-    # A trailing `;` breaks PostgreSQL's server-side cursor (DECLARE ... CURSOR FOR <query>).
-    q = q.strip().rstrip(";").strip()
-    if not _WATERMARK.search(q):
-        sec.error("the query must use the bind parameter :watermark (e.g. WHERE updated_at >= :watermark)")
-        return None
-    ok = True
-    others = sorted(set(text(q).compile().params) - {"watermark"})
-    if others:
-        sec.error(f"unknown bind parameter {', '.join(':' + p for p in others)} (only :watermark is supplied)")
-        ok = False
-    if _STRICT.search(q):
-        sec.error("compare with >= :watermark, not > :watermark: rows committed later with the same "
-                  "updated_at as the last row read would be lost (re-read boundary rows are not returned twice)")
-        ok = False
-    if not _ORDER_BY.search(q):
-        sec.error("the query must end with ORDER BY its updated_at column, so the watermark only moves forward")
-        ok = False
-    return q if ok else None
-
-
-def _columns(sec: Section | None) -> dict[str, RowField] | None:
-    if sec is None:
-        return None
-    entries = sec.mapping()
-    if entries is None:
-        return None
-    out: dict[str, RowField] = {}
-    seen: dict[RowField, str] = {}
-    ok = True
-    for column, target in entries.items():
-        f = target.enum(RowField)
-        if f is None:
-            ok = False
-        elif f in seen:
-            target.error(f'field "{f}" is already mapped from column {seen[f]}')
-            ok = False
-        else:
-            seen[f] = column
-            out[column] = f
-    # A field is missing only if every entry was understood: a bad one may have been meant for it.
-    for f in REQUIRED_FIELDS if ok else ():
-        if f not in seen:
-            sec.error(f'no column is mapped to "{f}"')
-            ok = False
-    return out if ok else None
-
-
-def _values(sec: Section | None) -> tuple[dict[str, TicketEventType | None], dict[str, TicketSource]]:
-    types: dict[str, TicketEventType | None] = {}
-    sources: dict[str, TicketSource] = {}
-    if sec is None:
-        return types, sources
-    sec.only("type", "source")
-    type_sec, source_sec = sec.get("type"), sec.get("source")
-    for word, target in type_sec.items() if type_sec else ():
-        if target.value is None:
-            types[word] = None  # a step of theirs that means nothing to the SLA, e.g. a comment
-        elif (t := _ticket_type(target)) is not None:
-            types[word] = t
-    for word, target in source_sec.items() if source_sec else ():
-        if (s := target.enum(TicketSource)) is not None:
-            sources[word] = s
-    return types, sources
-
-
-def _ticket_type(sec: Section) -> TicketEventType | None:
-    t = _TICKET_TYPES.get(str(sec.value))
-    if t is None:
-        allowed = ", ".join(_TICKET_TYPES)
-        sec.error(f'unknown event type "{sec.value}" (expected one of {allowed}, or ~ to skip such rows)')
-    return t
 
 
 # polling -------------------------------------------------------------------------------------------
@@ -290,6 +123,18 @@ class PollResult:
     events: list[TicketEvent]
     watermark: Watermark  # pass it to the next poll; store it once the events are stored
     malformed: list[MalformedRow]
+    keys: list[str] = field(default_factory=list)  # the row key of each event, for messages
+
+
+@dataclass
+class PollStats:
+    """What the daemon did with one ticket database's rows since it started, for the exporter."""
+
+    ingested: int = 0  # rows handed to storage as events (re-reads of stored events included)
+    malformed: int = 0  # rows that are not ticket events (bad time, unknown step, ...)
+    rejected: int = 0  # well-formed rows the daemon would not take (unknown circuit, ticket never reported)
+    errors: int = 0  # polls that failed (database unreachable, query broken, storage failing)
+    last_success: float | None = None  # seconds since the epoch when a poll last completed
 
 
 @dataclass
@@ -334,14 +179,16 @@ class SqlTicketSource:
         """
         events: list[TicketEvent] = []
         malformed: list[MalformedRow] = []
+        keys: list[str] = []
         watermark = since or Watermark(self.settings.start)
         for part in self.batches(since):
             events += part.events
             malformed += part.malformed
+            keys += part.keys
             watermark = part.watermark
-        return PollResult(events, watermark, malformed)
+        return PollResult(events, watermark, malformed, keys)
 
-    def batches(self, since: Watermark | None = None) -> Iterator[PollResult]:
+    def batches(self, since: Watermark | None = None) -> Generator[PollResult, None, None]:
         """The rows changed since ``since``, one result per ``batch_size`` rows fetched.
 
         One query, streamed (a server-side cursor where the driver has one), so
@@ -355,8 +202,7 @@ class SqlTicketSource:
                 self._query, {"watermark": watermark.value})
             reader = _RowReader(s, list(result.keys()))
             while rows := result.fetchmany(s.batch_size):
-                events: list[TicketEvent] = []
-                malformed: list[MalformedRow] = []
+                part = PollResult([], watermark, [])
                 for row in rows:
                     updated, fp = row[reader.updated_at], _fingerprint(row)
                     if updated is not None and updated == watermark.value:
@@ -365,24 +211,24 @@ class SqlTicketSource:
                         watermark = Watermark(updated, watermark.seen | {fp})
                     elif updated is not None:
                         watermark = Watermark(updated, frozenset({fp}))
-                    self._take(reader, row, events, malformed)
-                yield PollResult(events, watermark, malformed)
+                    self._take(reader, row, part)
+                yield dataclasses.replace(part, watermark=watermark)
 
-    def _take(self, reader: _RowReader, row: Sequence[Any], events: list[TicketEvent],
-              malformed: list[MalformedRow]) -> None:
+    def _take(self, reader: _RowReader, row: Sequence[Any], part: PollResult) -> None:
         self.counts.rows += 1
         try:
             event = reader.event(row)
         except EventError as exc:
             bad = MalformedRow(reader.key(row), str(exc))
             log.warning("ticket database: skipping %s", bad)
-            malformed.append(bad)
+            part.malformed.append(bad)
             self.counts.malformed += 1
             return
         if event is None:
             self.counts.ignored += 1
             return
-        events.append(event)
+        part.events.append(event)
+        part.keys.append(reader.key(row))
         self.counts.events += 1
 
 

@@ -97,7 +97,7 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 
 class Repository:
-    """Inventory, events and alerts in one database; open it with ``Repository.open(url)``."""
+    """Inventory, events, alerts and source watermarks in one database; open it with ``Repository.open(url)``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -232,6 +232,18 @@ class Repository:
             )
             for r in rows
         ]
+
+    def watermark(self, source: str) -> str | None:
+        """The watermark saved for ``source`` (the text it was saved as), or None if none was."""
+        w = t.source_watermarks
+        with self.engine.connect() as conn:
+            return conn.scalar(select(w.c.watermark).where(w.c.source == source))
+
+    def save_watermark(self, source: str, watermark: str) -> None:
+        """Save ``source``'s watermark, replacing the one saved before; call it after storing its events."""
+        row = {"source": source, "watermark": watermark}
+        with self.engine.begin() as conn:
+            conn.execute(self._upsert(t.source_watermarks, [row], ["source"]), row)
 
 
 def _labels_json(alert: Alert) -> str:

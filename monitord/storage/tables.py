@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy declarative models: inventory, events and alerts.
+"""The database schema as SQLAlchemy declarative models: inventory, events, alerts and source watermarks.
 
 ``migrations/`` creates exactly this schema; a test holds the two together.
 Enum-valued fields are stored as their string values (not database enums) so a
@@ -176,9 +176,23 @@ class AlertRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class SourceWatermarkRow(Base):
+    """How far an incremental source (a ticket database) has read: its watermark as the source dumps it.
+
+    Saved only after the events read up to it are stored, so a crash between
+    the two makes the source read those rows again, which storage deduplicates.
+    """
+
+    __tablename__ = "source_watermarks"
+
+    source: Mapped[str] = mapped_column(String, primary_key=True)  # the source's name in the config
+    watermark: Mapped[str] = mapped_column(Text)
+
+
 # The Core tables, for the repository's bulk statements (declarative types them as FromClause).
 customers = cast(Table, CustomerRow.__table__)
 circuits = cast(Table, CircuitRow.__table__)
 maintenance_windows = cast(Table, MaintenanceWindowRow.__table__)
 events = cast(Table, EventRow.__table__)
 alerts = cast(Table, AlertRow.__table__)
+source_watermarks = cast(Table, SourceWatermarkRow.__table__)

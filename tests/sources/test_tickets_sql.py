@@ -20,16 +20,9 @@ import pytest
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert
 from sqlalchemy.pool import NullPool
 
+from monitord.config import RowField, TicketDbSettings, ticket_db_settings
 from monitord.domain import TicketEventType, TicketSource
-from monitord.sources.tickets_sql import (
-    MalformedRow,
-    RowField,
-    SqlTicketSource,
-    TicketDbError,
-    TicketDbSettings,
-    Watermark,
-    ticket_db_settings,
-)
+from monitord.sources.tickets_sql import MalformedRow, SqlTicketSource, TicketDbError, Watermark
 from monitord.yamldoc import Problems, Section
 from tests.conftest import TESTDATA, expectations
 from tests.storage.conftest import pg_turn

@@ -9,10 +9,11 @@ from functools import partial
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from monitord.domain import (
     Alert,
@@ -272,6 +273,50 @@ def test_alert_firing_again_is_another_row(repo: Repository) -> None:
 def test_unfired_alert_is_refused(repo: Repository) -> None:
     with pytest.raises(ValueError, match="not fired"):
         repo.record_alert(Alert(AlertKey("X", ()), AlertState.PENDING, fires_at=at(1)))
+
+
+# --- source watermarks ------------------------------------------------------
+
+
+def test_watermark_is_saved_per_source_and_replaced(repo: Repository) -> None:
+    assert repo.watermark("tt-main") is None
+    first = '{"value": ["datetime", "2026-03-02T09:00:00"], "seen": ["0a1b"]}'
+    repo.save_watermark("tt-main", first)
+    repo.save_watermark("工单", '{"value": ["json", 42], "seen": []}')
+    assert repo.watermark("tt-main") == first
+    later = '{"value": ["datetime", "2026-03-02T09:05:00"], "seen": ["2c3d", "4e5f"]}'
+    repo.save_watermark("tt-main", later)
+    assert repo.watermark("tt-main") == later
+    assert repo.watermark("工单") == '{"value": ["json", 42], "seen": []}'
+    assert repo.watermark("tt-other") is None
+
+
+def test_watermark_survives_reopening(db_url: str) -> None:
+    first = Repository.open(db_url)
+    first.save_watermark("tt-main", "x" * 10_000)  # many boundary fingerprints: no length limit
+    first.close()
+    again = Repository.open(db_url)
+    try:
+        assert again.watermark("tt-main") == "x" * 10_000
+    finally:
+        again.close()
+
+
+def test_a_database_at_0001_is_upgraded_keeping_its_events(db_url: str) -> None:
+    engine = create_engine(db_url)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")  # as deployed before source watermarks existed
+    Repository(engine).record_events(sample_events())
+    engine.dispose()
+    upgraded = Repository.open(db_url)
+    try:
+        assert count(upgraded) == len(sample_events())
+        upgraded.save_watermark("tt-main", "{}")
+        assert upgraded.watermark("tt-main") == "{}"
+    finally:
+        upgraded.close()
 
 
 # --- schema ------------------------------------------------------------------
