@@ -1,4 +1,4 @@
-"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules.
+"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules, routes test.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from monitord.alerting.matchers import LABEL_NAME
+from monitord.alerting.route import Router, alerting_settings
 from monitord.calendar import CalendarCoverageError
 from monitord.config import load_settings
 from monitord.domain import TicketEventType, TicketSource
@@ -19,7 +21,7 @@ from monitord.evaluate import EvaluationError, check_events, evaluate
 from monitord.sla.policy import load_policy
 from monitord.sources.events import EventError, parse_instant, read_jsonl
 from monitord.sources.inventory import load_inventory
-from monitord.yamldoc import InputError
+from monitord.yamldoc import InputError, Problems, Section
 
 
 def _err(*lines: object) -> None:
@@ -169,6 +171,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(Path(args.workdir) if args.workdir else None, port=args.port)
 
 
+def _router(config: Path, inventory: str | None) -> Router:
+    """The config's routing tree with its customer lookup; raises InputError with every problem."""
+    problems = Problems()
+    doc = Section.load(config, problems)
+    sec = doc.get("alerting", required=doc.value is not None)
+    settings = alerting_settings(sec) if sec else None
+    inv_sec = doc.get("inventory") if inventory is None else None
+    inv_text = inv_sec.text() if inv_sec else inventory
+    inv_path = (config.parent / inv_text) if inv_sec and inv_text else (Path(inv_text) if inv_text else None)
+    problems.raise_if_any()
+    assert settings is not None
+    return Router(settings, load_inventory(inv_path).customers.get if inv_path else None)
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    """Print the receivers an alert with the given labels reaches, one per line (like amtool's routes test)."""
+    labels: dict[str, str] = {}
+    for arg in args.labels:
+        name, eq, value = arg.partition("=")
+        if not eq or not LABEL_NAME.match(name):
+            _err(f"{arg}: expected label=value, e.g. severity=critical")
+            return 2
+        labels[name] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+    try:
+        router = _router(Path(args.config), args.inventory)
+    except InputError as exc:
+        _err(*exc.problems)
+        return 2
+    deliveries = router.deliveries(labels)
+    if args.tree:
+        reached = {id(r) for r, _ in deliveries}
+        for depth, route in router.root.walk():
+            print(f"{'*' if id(route) in reached else ' '} {'    ' * depth}{route.describe()}")
+        print()
+    for _, delivery in deliveries:
+        print(delivery)
+    got = [r.receiver for r, _ in deliveries]
+    if args.expect is not None and args.expect.split(",") != got:
+        _err(f"expected receivers {args.expect}, got {','.join(got)}")
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="monitord", description="SLA monitoring for enterprise circuits")
@@ -212,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("test-rules", help="run rule unit tests")
     t.add_argument("files", nargs="+", help="rule test YAML files")
     t.set_defaults(func=cmd_test_rules)
+
+    rt = sub.add_parser("routes", help="the alert routing tree of a config").add_subparsers(
+        dest="routes_command", required=True)
+    rtt = rt.add_parser("test", help="print the receivers an alert with these labels reaches")
+    rtt.add_argument("labels", nargs="*", metavar="label=value", help="the alert's labels (its name: alertname=...)")
+    rtt.add_argument("--config", default="monitord.yaml", help="monitord.yaml with an alerting: section")
+    rtt.add_argument("--inventory", help="inventory YAML for the account managers (default: the config's)")
+    rtt.add_argument("--tree", action="store_true", help="also print the routing tree, reached routes marked *")
+    rtt.add_argument("--expect", "--verify.receivers", metavar="A,B",
+                     help="exit 1 unless exactly these receivers are reached, in order (as amtool)")
+    rtt.set_defaults(func=cmd_routes_test)
     return p
 
 
