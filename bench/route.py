@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitord.alerting.route import Router, alerting_settings
+from monitord.alerting.route import Router
+from monitord.config.alerting import alerting_settings
 from monitord.domain import Customer, CustomerLevel, Person
 from monitord.yamldoc import Problems, Section
 

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitord.alerting.matchers import LABEL_NAME
-from monitord.alerting.route import Router, alerting_settings
+from monitord.alerting.route import Router
 from monitord.calendar import CalendarCoverageError
 from monitord.config import load_settings
+from monitord.config.alerting import LABEL_NAME, alerting_settings
 from monitord.domain import TicketEventType, TicketSource
 from monitord.evaluate import EvaluationError, check_events, evaluate
 from monitord.sla.policy import load_policy

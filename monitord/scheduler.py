@@ -18,7 +18,8 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitord.config import SnmpSettings, TicketDbSettings
+from monitord.config import SnmpSettings
+from monitord.config.ticket_db import TicketDbSettings
 from monitord.domain import Circuit, Inventory, TicketEvent
 from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, SnmpUnreachable, ifindex_of
 from monitord.sources.tickets_sql import MalformedRow, PollResult, PollStats, SqlTicketSource, Watermark

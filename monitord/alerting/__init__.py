@@ -1,5 +1,5 @@
-"""Alerting: the routing tree and its receivers (route.py), matchers, and the receivers' settings.
+"""Alerting at run time: the routing tree (route.py) and whom its receivers reach (receivers.py).
 
-Later parts (grouping and timing, muting, notifiers) build on the parsed
-settings here; this package imports only ``domain`` and ``yamldoc``.
+The parsed settings are ``monitord.config.alerting``'s; grouping and timing,
+muting and the notifiers build on both.
 """

@@ -37,226 +37,30 @@ minute limits, not Alertmanager's 30 s / 5 m / 4 h:
   per customer (the account manager) get one notice per customer; a route
   to such a receiver must group by ``customer`` (or ``...``).
 
-Example (a section of monitord.yaml; ``demo/alerting.yaml`` is a fuller one)::
-
-    alerting:
-      route:
-        receiver: noc-oncall
-        routes:
-          - matchers: ['step=~"shift_supervisor|department_head"']
-            receiver: shift-supervisors
-            continue: true
-          - receiver: noc-oncall
-      receivers:
-        - name: noc-oncall
-          notifiers: [{kind: webhook, url: "https://chat.example.com/hooks/noc"}]
-        - name: shift-supervisors
-          notifiers: [{kind: email, to: [supervisors@example.com]}]
+The settings (and an example) are in ``monitord.config.alerting``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 
-from monitord.alerting.matchers import LABEL_NAME, Matcher, MatchOp, parse_matcher
-from monitord.alerting.receivers import (
-    CustomerLookup,
-    Delivery,
-    ReceiverSettings,
-    check_fallbacks,
-    parse_receivers,
-    resolve,
+from monitord.alerting.receivers import CustomerLookup, Delivery, resolve
+from monitord.config.alerting import (
+    DEFAULT_GROUP_BY,
+    DEFAULT_GROUP_INTERVAL,
+    DEFAULT_GROUP_WAIT,
+    DEFAULT_REPEAT_INTERVAL,
+    GROUP_BY_ALL,
+    AlertingSettings,
+    RouteSettings,
 )
 from monitord.domain import AlertKey
-from monitord.yamldoc import Section
-
-__all__ = [
-    "AlertingSettings",
-    "Delivery",
-    "MatchOp",
-    "Matcher",
-    "ReceiverSettings",
-    "Route",
-    "RouteSettings",
-    "Router",
-    "alerting_settings",
-    "route_labels",
-]
-
-GROUP_BY_ALL = "..."
-"""``group_by: [...]``: group by every label (each distinct label set is its own group)."""
-
-DEFAULT_GROUP_BY = ("alertname", "customer")
-DEFAULT_GROUP_WAIT = timedelta(0)
-DEFAULT_GROUP_INTERVAL = timedelta(minutes=1)
-DEFAULT_REPEAT_INTERVAL = timedelta(hours=1)
-
-ROUTE_KEYS = ("receiver", "matchers", "continue", "group_by", "group_wait", "group_interval", "repeat_interval",
-              "routes")
-
-
-@dataclass(frozen=True)
-class RouteSettings:
-    """One node of the routing tree as written; None means "inherited from the parent"."""
-
-    receiver: str | None = None
-    matchers: tuple[Matcher, ...] = ()
-    continue_: bool = False
-    group_by: tuple[str, ...] | None = None  # (GROUP_BY_ALL,): every label
-    group_wait: timedelta | None = None
-    group_interval: timedelta | None = None
-    repeat_interval: timedelta | None = None
-    routes: tuple[RouteSettings, ...] = ()
-    key: str = "route"  # where it is written, e.g. alerting.route.routes[1]
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class AlertingSettings:
-    """The ``alerting:`` section of monitord.yaml, validated: the routing tree and the receivers."""
-
-    route: RouteSettings
-    receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
 
 
 def route_labels(key: AlertKey) -> dict[str, str]:
     """The labels an alert is routed on: its own plus ``alertname``."""
     return {**dict(key.labels), "alertname": key.name}
-
-
-# parsing ----------------------------------------------------------------------
-
-
-def alerting_settings(sec: Section) -> AlertingSettings | None:
-    """Settings from the ``alerting:`` section; None when it has problems (each recorded with its place)."""
-    before = len(sec.problems.items)
-    if not sec.is_mapping():
-        sec.error("expected a mapping with route: and receivers:")
-        return None
-    sec.only("route", "receivers")
-    rec_sec = sec.get("receivers", required=True)
-    receivers = parse_receivers(rec_sec) if rec_sec else {}
-    route_sec = sec.get("route", required=True)
-    route = _route(route_sec, receivers, None) if route_sec else None
-    if rec_sec is not None:
-        check_fallbacks(rec_sec, receivers, route.receiver if route else None)
-    if route is None or len(sec.problems.items) > before:
-        return None
-    return AlertingSettings(route, receivers)
-
-
-@dataclass(frozen=True)
-class _Inherited:
-    """What a child route takes from its parent, for the checks that need it."""
-
-    receiver: str | None
-    group_by: tuple[str, ...]
-
-
-def _route(sec: Section, receivers: Mapping[str, ReceiverSettings], parent: _Inherited | None) -> RouteSettings | None:
-    if not sec.is_mapping():
-        sec.error("expected a route mapping (receiver, matchers, routes, ...)")
-        return None
-    for old in ("match", "match_re"):
-        if (s := sec.get(old)) is not None:
-            s.error("not supported: write matchers: ['label=\"value\"'] (or =~ for a regex)")
-    sec.only(*ROUTE_KEYS, "match", "match_re")
-    receiver = _receiver(sec, receivers, parent is None)
-    matchers = _matchers(sec.get("matchers"))
-    cont_sec = sec.get("continue")
-    cont = bool(cont_sec.flag()) if cont_sec else False
-    group_by = _group_by(sec.get("group_by"))
-    group_wait = _duration(sec.get("group_wait"), zero_ok=True)
-    group_interval = _duration(sec.get("group_interval"), zero_ok=False)
-    repeat_interval = _duration(sec.get("repeat_interval"), zero_ok=False)
-    if parent is None:
-        if sec.get("matchers") is not None:
-            sec.child("matchers", None).error("the root route matches every alert: it takes no matchers")
-        if cont and cont_sec is not None:
-            cont_sec.error("the root route has no siblings to continue to")
-    here = _Inherited(receiver or (parent.receiver if parent else None),
-                      group_by if group_by is not None else (parent.group_by if parent else DEFAULT_GROUP_BY))
-    _check_grouping(sec, receivers, here, receiver is not None or group_by is not None)
-    routes = sec.get("routes")
-    children = [_route(child, receivers, here) for child in (routes.entries() if routes else [])]
-    return RouteSettings(receiver, matchers, cont, group_by, group_wait, group_interval, repeat_interval,
-                         tuple(child for child in children if child is not None), sec.key, sec.line)
-
-
-def _receiver(sec: Section, receivers: Mapping[str, ReceiverSettings], root: bool) -> str | None:
-    r = sec.get("receiver", required=root)
-    name = r.text() if r else None
-    if r is None or name is None:
-        return None
-    if name not in receivers:
-        known = ", ".join(receivers) or "none are defined"
-        r.error(f'no receiver named "{name}" under receivers: ({known})')
-        return None
-    if root and receivers[name].dynamic:
-        r.error(f'the root receiver gets every alert no other route takes and is the fallback of the others; '
-                f'"{name}" depends on the inventory (person: {receivers[name].person})')
-    return name
-
-
-def _matchers(sec: Section | None) -> tuple[Matcher, ...]:
-    out = []
-    for m in sec.entries() if sec else []:
-        text = m.text()
-        if text is None:
-            continue
-        parsed = parse_matcher(text)
-        if isinstance(parsed, str):
-            m.error(parsed)
-        else:
-            out.append(parsed)
-    return tuple(out)
-
-
-def _group_by(sec: Section | None) -> tuple[str, ...] | None:
-    if sec is None:
-        return None
-    if not isinstance(sec.value, list):
-        sec.error(f'expected a list of label names (or ["{GROUP_BY_ALL}"])')
-        return None
-    names: list[str] = []
-    for e in sec.entries():
-        name = e.text()
-        if name is None:
-            continue
-        if name != GROUP_BY_ALL and not LABEL_NAME.match(name):
-            e.error(f'"{name}" is not a label name')
-        elif name in names:
-            e.error(f'"{name}" is listed twice')
-        else:
-            names.append(name)
-    if GROUP_BY_ALL in names and len(names) > 1:
-        sec.error(f'"{GROUP_BY_ALL}" already groups by every label: list nothing else with it')
-    return tuple(names)
-
-
-def _duration(sec: Section | None, zero_ok: bool) -> timedelta | None:
-    if sec is None:
-        return None
-    d = sec.duration()
-    if d is not None and not zero_ok and d <= timedelta(0):
-        sec.error("expected a duration above 0")
-        return None
-    return d
-
-
-def _check_grouping(sec: Section, receivers: Mapping[str, ReceiverSettings], here: _Inherited,
-                    changed: bool) -> None:
-    """A receiver resolved per customer needs groups of one customer; checked where either is set."""
-    r = receivers.get(here.receiver or "")
-    if not changed or r is None or not r.dynamic:
-        return
-    if "customer" in here.group_by or GROUP_BY_ALL in here.group_by:
-        return
-    where = sec.child("receiver", None) if sec.get("receiver") is not None else sec.child("group_by", None)
-    where.error(f'receiver "{r.name}" is resolved per customer, so its groups must be too: group_by must include '
-                f'customer (or be [{GROUP_BY_ALL}]); it is [{", ".join(here.group_by)}]')
 
 
 # run time ---------------------------------------------------------------------

@@ -3,7 +3,7 @@
 The operator writes the query against their own schema, maps its columns to
 the fields of a ticket event and, optionally, their vocabulary to ours; no code
 is needed. Example (one entry of ``ticket_databases:`` in ``monitord.yaml``;
-``monitord.config.ticket_db_settings`` reads it)::
+``monitord.config.ticket_db.ticket_db_settings`` reads it)::
 
     url: postgresql+psycopg://monitord_ro:secret@tt-db.example.net/tt
     query: |
@@ -47,7 +47,7 @@ from typing import Any
 
 from sqlalchemy import Engine, TextClause, create_engine, text
 
-from monitord.config import RowField, TicketDbSettings
+from monitord.config.ticket_db import RowField, TicketDbSettings
 from monitord.domain import TicketEvent, TicketEventType
 from monitord.sources.events import EventError, parse_event
 

@@ -11,10 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from monitord.alerting.matchers import MatchOp, parse_matcher
-from monitord.alerting.receivers import EmailSettings, PersonRole, WebhookSettings
-from monitord.alerting.route import AlertingSettings, Route, Router, alerting_settings, route_labels
+from monitord.alerting.route import Route, Router, route_labels
 from monitord.cli import main
+from monitord.config.alerting import (
+    AlertingSettings,
+    EmailSettings,
+    MatchOp,
+    PersonRole,
+    WebhookSettings,
+    alerting_settings,
+    parse_matcher,
+)
 from monitord.domain import AlertKey, Customer, CustomerLevel, Person
 from monitord.yamldoc import Problems, Section
 from tests.conftest import ROOT, TESTDATA, expectations

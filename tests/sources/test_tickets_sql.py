@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert
 from sqlalchemy.pool import NullPool
 
-from monitord.config import RowField, TicketDbSettings, ticket_db_settings
+from monitord.config.ticket_db import RowField, TicketDbSettings, ticket_db_settings
 from monitord.domain import TicketEventType, TicketSource
 from monitord.sources.tickets_sql import MalformedRow, SqlTicketSource, TicketDbError, Watermark
 from monitord.yamldoc import Problems, Section
