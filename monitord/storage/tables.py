@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy declarative models: inventory, events, alerts and source watermarks.
+"""The database schema as SQLAlchemy declarative models: inventory, events, alerts, watermarks, notices, silences.
 
 ``migrations/`` creates exactly this schema; a test holds the two together.
 Enum-valued fields are stored as their string values (not database enums) so a
@@ -189,6 +189,44 @@ class SourceWatermarkRow(Base):
     watermark: Mapped[str] = mapped_column(Text)
 
 
+class NoticeRow(Base):
+    """The notification log (outbox): one notice to one receiver, written before it is sent.
+
+    ``key`` is the notice's idempotency key. ``sent_at`` is set once a notifier
+    has delivered it; a row without one is re-sent after a restart. The rows of
+    a receiver's group (``receiver``, ``group_key``) also say what was last
+    sent and when, which is what keeps a repeat from going out early after a
+    restart. ``payload`` is the notice as JSON.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (Index(None, "receiver", "group_key"), Index(None, "sent_at"))
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String, unique=True)
+    receiver: Mapped[str] = mapped_column(String)
+    group_key: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class SilenceRow(Base):
+    """A silence: alerts matching all ``matchers`` (a JSON list of strings) are muted in [starts_at, ends_at)."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    matchers: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String)
+    comment: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # The Core tables, for the repository's bulk statements (declarative types them as FromClause).
 customers = cast(Table, CustomerRow.__table__)
 circuits = cast(Table, CircuitRow.__table__)
@@ -196,3 +234,5 @@ maintenance_windows = cast(Table, MaintenanceWindowRow.__table__)
 events = cast(Table, EventRow.__table__)
 alerts = cast(Table, AlertRow.__table__)
 source_watermarks = cast(Table, SourceWatermarkRow.__table__)
+notices = cast(Table, NoticeRow.__table__)
+silences = cast(Table, SilenceRow.__table__)
