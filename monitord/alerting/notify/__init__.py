@@ -1,0 +1,1 @@
+"""Notifiers: one module per channel, and ``NOTIFIERS``, the table from config ``kind`` to class."""
