@@ -1,4 +1,4 @@
-"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules, routes test.
+"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules, routes test, report.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitord.alerting.route import Router
 from monitord.calendar import CalendarCoverageError
+from monitord.cli_report import add_report_parser
 from monitord.config import load_settings
 from monitord.config.alerting import LABEL_NAME, alerting_settings
 from monitord.domain import TicketEventType, TicketSource
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(default: a new temporary directory)")
     d.add_argument("--port", type=int, default=9464, help="the daemon's HTTP port (0: any free port)")
     d.set_defaults(func=cmd_demo)
+
+    add_report_parser(sub)  # report monthly | fault
 
     t = sub.add_parser("test-rules", help="run rule unit tests")
     t.add_argument("files", nargs="+", help="rule test YAML files")

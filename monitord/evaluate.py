@@ -116,3 +116,21 @@ def evaluate(policy: SlaPolicy, inventory: Inventory, events: Sequence[tuple[int
     months = months_between(Month.of(first, policy.tz), Month.of(at, policy.tz))
     availability = [planner.availability(cid, m, at) for cid in inventory.circuits for m in months]
     return Evaluation(at, deadlines, alerts, availability)
+
+
+def fold_events(
+    inventory: Inventory, events: Sequence[tuple[int, Event]], at: datetime
+) -> tuple[Facts, list[BadEvent]]:
+    """The facts of every event up to ``at``, taken in time order (input order on ties), and those not taken.
+
+    What the reports read: the same facts the replay builds, without running the
+    engine, since a report needs figures, not alert timing.
+    """
+    facts = Facts(inventory)
+    bad: list[BadEvent] = []
+    for pos, event in sorted((e for e in events if e[1].at <= at), key=lambda pe: pe[1].at):
+        try:
+            facts.load(event)
+        except FactError as exc:
+            bad.append(BadEvent(pos, str(exc)))
+    return facts, bad

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels
+from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels, Ticket
 from monitord.sla.availability import (
     FOREVER,
     Month,
@@ -145,13 +145,19 @@ class SlaPlanner:
                     add(AlertRole.ESCALATION, names[AlertRole.ESCALATION], d.due + step.after, end, step=step.step)
         return out
 
-    def _repeats(self, circuit_id: str) -> dict[AlertKey, list[Condition]]:
+    def repeats(self, circuit_id: str) -> list[tuple[Ticket, Ticket]]:
+        """A circuit's repeat faults as ``(repeat, previous)`` pairs under its class window (none without one)."""
         circuit = self.facts.inventory.circuits[circuit_id]
         cls = self.policy.classes[circuit.sla_class]
         if cls.repeat_months is None:
-            return {}
-        pairs = repeat_faults(self.facts.circuit_tickets.get(circuit_id, ()), cls.repeat_months, self.policy.tz,
-                              self.policy.customer_caused.counts_as_repeat)
+            return []
+        return repeat_faults(self.facts.circuit_tickets.get(circuit_id, ()), cls.repeat_months, self.policy.tz,
+                             self.policy.customer_caused.counts_as_repeat)
+
+    def _repeats(self, circuit_id: str) -> dict[AlertKey, list[Condition]]:
+        circuit = self.facts.inventory.circuits[circuit_id]
+        cls = self.policy.classes[circuit.sla_class]
+        pairs = self.repeats(circuit_id)
         return {
             AlertKey(self.policy.alert_names.repeat,
                      self.labels(circuit, cls.severity["repeat"], ticket=cur.id, previous_ticket=prev.id)):

@@ -109,6 +109,21 @@ def running_instant(start: datetime, amount: timedelta, pauses: Sequence[Pause])
     return t + remaining
 
 
+def running_time(start: datetime, end: datetime, pauses: Sequence[Pause]) -> timedelta:
+    """How long a clock started at ``start`` has run by ``end``, time on hold not counted.
+
+    The inverse of ``running_instant``: ``running_time(s, running_instant(s, d, p), p) == d``.
+    """
+    if end <= start:
+        return timedelta(0)
+    held = timedelta(0)
+    for p_start, p_end in pauses:
+        s, e = max(p_start, start), min(p_end or end, end)
+        if s < e:
+            held += e - s
+    return end - start - held
+
+
 class Clock(NamedTuple):
     """A deadline with what it takes to place shares of it (warnings at 50 %, 80 %)."""
 
@@ -120,6 +135,12 @@ class Clock(NamedTuple):
     def at_share(self, share: float) -> datetime | None:
         """The instant at which ``share`` of the limit has run (None while on hold before it)."""
         return running_instant(self.deadline.start, self.length * share, self.pauses)
+
+    def elapsed(self, now: datetime) -> timedelta:
+        """Running time of the limit from its start until it was done, or until ``now`` if not done by then."""
+        done = self.deadline.done_at
+        end = done if done is not None and done <= now else now
+        return running_time(self.deadline.start, end, self.pauses)
 
 
 def ticket_clocks(
