@@ -11,6 +11,7 @@ so a restart never repeats one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -280,6 +281,7 @@ class Daemon:
             log.error("reload failed, keeping the running configuration:\n%s", "\n".join(self.reload_errors))
             return self.reload_errors
         self.state = state
+        self.debouncer.polls = loaded.settings.snmp.debounce_polls
         self.reload_ok, self.reload_errors = True, []
         self._persist(state.startup)
         return []
@@ -333,8 +335,10 @@ class DaemonBackend:
                  notifier: Notifier, ticket_dbs: TicketDbPolls | None = None) -> None:
         self.daemon, self.timer, self.config, self.clock, self.notifier = daemon, timer, config, clock, notifier
         self.ticket_dbs = ticket_dbs
+        self.followers: list[Callable[[Loaded], None]] = []  # jobs that follow a successful reload
         self.reloaded_at = clock()
         self.events_total = 0
+        self._inventory_seen = _fingerprint(daemon.loaded.settings.inventory)
 
     def ingest(self, events: list[Event]) -> api.IngestResult:
         """Store and apply events; re-arm the timer, as an event may bring the next deadline forward."""
@@ -381,8 +385,10 @@ class DaemonBackend:
         self.notifier.reloading(time.monotonic_ns() // 1000)
         errors = self.daemon.reload(self.config, self.clock())
         self.reloaded_at = self.clock()
-        if not errors and self.ticket_dbs is not None:
-            self.ticket_dbs.reload(self.daemon.loaded.settings.ticket_databases)
+        self._inventory_seen = _fingerprint(self.daemon.loaded.settings.inventory)
+        if not errors:
+            for follow in self.followers:
+                follow(self.daemon.loaded)
         self.timer.rearm()
         self.notifier.ready(status="reload failed, old configuration kept" if errors else "running")
         return api.ReloadResult(not errors, errors)
@@ -393,6 +399,21 @@ class DaemonBackend:
         return exporter.exposition(lambda: exporter.Snapshot(
             self.daemon.reload_ok, self.reloaded_at.timestamp(), self.daemon.firing(),
             nxt.timestamp() if nxt else None, self.events_total, self.ticket_dbs.stats if self.ticket_dbs else {}))
+
+
+    async def sync_inventory(self) -> None:
+        """The inventory sync job: reload when the inventory file changed since the last (re)load."""
+        if _fingerprint(self.daemon.loaded.settings.inventory) != self._inventory_seen:
+            log.info("inventory file changed: reloading")
+            await self.reload()
+
+
+def _fingerprint(path: Path | None) -> str:
+    """A digest of a file's content ("" for none or unreadable): what tells the inventory sync it changed."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+    except OSError:
+        return ""
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -426,9 +447,15 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         timer.rearm()
 
     groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, clock)
+    backend.followers += [lambda new: groups.reload(new.inventory, new.settings.snmp),
+                          lambda new: ticket_dbs.reload(new.settings.ticket_databases)]
     timer.start()
     groups.add_jobs(timer.scheduler)
     ticket_dbs.add_jobs(timer.scheduler)
+    if loaded.settings.inventory_sync:
+        # The interval of the first load; changing it takes a restart.
+        timer.scheduler.add_job(backend.sync_inventory, "interval", seconds=loaded.settings.inventory_sync,
+                                id="inventory-sync", max_instances=1, coalesce=True)
     interval = watchdog_interval(env, os.getpid())
     if interval is not None:
         # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.

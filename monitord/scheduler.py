@@ -78,10 +78,15 @@ class PollGroups:
 
     def __init__(self, inventory: Inventory, settings: SnmpSettings, poller: SnmpPoller,
                  on_polls: Callable[[list[DevicePoll], datetime], None], clock: Callable[[], datetime]) -> None:
-        self._settings, self._poller, self._on_polls, self._clock = settings, poller, on_polls, clock
+        self._poller, self._on_polls, self._clock = poller, on_polls, clock
         self._ifnames: dict[str, dict[str, int]] = {}
         # Per device, (sysUpTime, ifTableLastChange) of its last poll: see _map_moved.
         self._stamps: dict[str, tuple[int | None, int | None]] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._group(inventory, settings)
+
+    def _group(self, inventory: Inventory, settings: SnmpSettings) -> None:
+        self._settings = settings
         devices: dict[tuple[str, int], list[Circuit]] = defaultdict(list)
         for c in inventory.circuits.values():
             if c.monitor is not None:
@@ -105,9 +110,23 @@ class PollGroups:
 
     def add_jobs(self, scheduler: AsyncIOScheduler) -> None:
         """One interval job per group, the first run at once."""
+        self._scheduler = scheduler
         for every, members in self.groups.items():
             scheduler.add_job(self.poll, "interval", seconds=every, args=[members], id=f"snmp-poll-{every:g}s",
-                              next_run_time=self._clock(), max_instances=1, coalesce=True)
+                              next_run_time=self._clock(), max_instances=1, coalesce=True, replace_existing=True)
+
+    def reload(self, inventory: Inventory, settings: SnmpSettings) -> None:
+        """Follow a new inventory and SNMP settings: regroup the devices and replace the jobs.
+
+        The ifName maps walked so far are kept: a device's map does not depend on
+        the inventory, and a stale one is walked again as usual.
+        """
+        old = set(self.groups)
+        self._group(inventory, settings)
+        if self._scheduler is not None:
+            for every in old - set(self.groups):
+                self._scheduler.remove_job(f"snmp-poll-{every:g}s")
+            self.add_jobs(self._scheduler)
 
     def circuits_of(self, poll: DevicePoll) -> tuple[list[Circuit], dict[str, int]]:
         """The circuits on a polled device and its known ifName -> ifIndex map."""

@@ -245,3 +245,30 @@ def test_a_deadline_that_passes_while_killed_fires_once_at_start_with_its_true_i
             assert stored_overdue() == [due]
         finally:
             again.stop(signal.SIGKILL)
+
+
+def test_the_inventory_sync_job_follows_an_edited_inventory_file(home: Path):
+    cfg = home / "monitord.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + "inventory_sync: 1s\n", encoding="utf-8")
+    running = Daemon(home)
+    try:
+        def circuits() -> set[str]:
+            return {c["circuit"] for c in json.loads(running.request("GET", "/api/v1/circuits")[1])["circuits"]}
+
+        def reload_gauge() -> str:
+            text = running.request("GET", "/metrics")[1].decode()
+            return next(line.split()[1] for line in text.splitlines()
+                        if line.startswith("monitord_config_last_reload_successful "))
+
+        inventory = home / "inventory.yaml"
+        good = inventory.read_text(encoding="utf-8")
+        assert "GZ-NEW-000001" not in circuits()
+        inventory.write_text(good.replace("\ncircuits:\n", "\ncircuits:\n  - {id: GZ-NEW-000001, customer: "
+                                          "CUST-GRP-001, service: internet, sla_class: A}\n"), encoding="utf-8")
+        assert wait_for(lambda: "GZ-NEW-000001" in circuits(), seconds=10), "the new circuit never showed"
+        inventory.write_text(good.replace("\ncircuits:\n", "\ncircuits:\n  - {id: GZ-BAD, customer: NOBODY, "
+                                          "service: internet, sla_class: A}\n"), encoding="utf-8")
+        assert wait_for(lambda: reload_gauge() == "0.0", seconds=10), "the bad inventory was not noticed"
+        assert "GZ-NEW-000001" in circuits()  # the running set is kept
+    finally:
+        running.stop(signal.SIGKILL)

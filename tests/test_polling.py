@@ -46,6 +46,7 @@ class Polled:
     """A Daemon on real rules and a given inventory, with the poll group of the test agent."""
 
     def __init__(self, tmp_path: Path, agent: Snmpd, monitors: dict[str, str]) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
         shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
         device = f"host: 127.0.0.1, port: {agent.port}"
         circuits = "".join(f"  - {{id: {cid}, customer: C1, service: sdh, sla_class: AAA, "
@@ -133,4 +134,25 @@ def test_a_renumbered_interface_is_found_again_by_its_name(
         return len(polled.daemon.state.facts.observations["OK-1"])
 
     assert asyncio.run(scenario()) == 1  # one debounced down observation, from the new ifIndex
+    polled.daemon.repo.close()
+
+
+def test_poll_groups_follow_a_reloaded_inventory(agent: Snmpd, links: tuple[VethPair, VethPair],
+                                                 tmp_path: Path) -> None:
+    ok, fault = links
+    polled = Polled(tmp_path, agent, {"OK-1": ok.name})
+    bigger = Polled(tmp_path / "next", agent, {"OK-1": ok.name, "BAD-1": fault.name}).daemon.loaded
+    seen: list[set[str]] = []
+    polled.groups._on_polls = lambda results, at: seen.append(  # record what each round hands over
+        {c.id for r in results for c in polled.groups.circuits_of(r)[0]})
+
+    async def scenario() -> None:
+        await polled.poll_at(0)
+        polled.groups.reload(bigger.inventory, bigger.settings.snmp)
+        [members] = polled.groups.groups.values()
+        await polled.groups.poll(members)
+        polled.poller.close()
+
+    asyncio.run(scenario())
+    assert seen == [{"OK-1"}, {"OK-1", "BAD-1"}]
     polled.daemon.repo.close()

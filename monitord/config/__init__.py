@@ -6,6 +6,7 @@ Paths in the file are relative to the file's own directory. Example::
     inventory: demo/inventory.yaml    # customers, circuits, maintenance windows
     storage: sqlite:///var/lib/monitord/monitord.db
     outage_basis: tickets             # optional: overrides rules' availability.outage_basis
+    inventory_sync: 1m                # how often the inventory file is checked; a change reloads (0s: never)
     http:
       listen: 127.0.0.1:9464          # loopback unless you say otherwise
       token_file: /etc/monitord/token # bearer token for write endpoints (required to accept writes)
@@ -38,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from monitord.config.alerting import AlertingSettings, alerting_settings
@@ -109,6 +111,7 @@ class Settings:
     snmp: SnmpSettings = field(default_factory=SnmpSettings)
     ticket_databases: dict[str, TicketDbSettings] = field(default_factory=dict)  # by source name
     alerting: AlertingSettings | None = None  # the routing tree and receivers; None: not configured
+    inventory_sync: float = 60.0  # seconds between checks of the inventory file for changes; 0: never
 
 
 DEFAULT_STORAGE = "sqlite:///monitord.db"
@@ -125,7 +128,8 @@ def load_settings(path: Path | str) -> Settings:
 
 def settings_from(doc: Section, path: Path) -> Settings | None:
     """Settings from a parsed document; problems go to its collector."""
-    doc.only("rules", "inventory", "storage", "outage_basis", "http", "snmp", "ticket_databases", "alerting")
+    doc.only("rules", "inventory", "storage", "outage_basis", "http", "snmp", "ticket_databases", "alerting",
+             "inventory_sync")
     base = path.parent
     rules_sec, inv_sec = doc.get("rules", required=True), doc.get("inventory")
     storage_sec, basis_sec = doc.get("storage"), doc.get("outage_basis")
@@ -146,12 +150,14 @@ def settings_from(doc: Section, path: Path) -> Settings | None:
     http = _http(doc.get("http"), base)
     snmp = _snmp(doc.get("snmp"))
     ticket_dbs = _ticket_databases(doc.get("ticket_databases"), base)
+    sync_sec = doc.get("inventory_sync")
+    sync = sync_sec.duration() if sync_sec else timedelta(minutes=1)
     alerting_sec = doc.get("alerting")
     alerting = alerting_settings(alerting_sec) if alerting_sec else None
     if rules is None or http is None or snmp is None or ticket_dbs is None or (alerting_sec and alerting is None):
         return None
     return Settings(path, base / rules, base / inventory if inventory else None, storage, basis, http, snmp,
-                    ticket_dbs, alerting)
+                    ticket_dbs, alerting, sync.total_seconds() if sync is not None else 60.0)
 
 
 def _relative_sqlite(url: str, base: Path) -> str:
