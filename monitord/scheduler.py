@@ -18,7 +18,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitord.config import SnmpSettings
+from monitord.config import DeviceAccess, SnmpSettings
 from monitord.config.ticket_db import TicketDbSettings
 from monitord.domain import Circuit, Inventory, TicketEvent
 from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, SnmpUnreachable, ifindex_of
@@ -101,12 +101,10 @@ class PollGroups:
 
     def _target(self, host: str, port: int) -> SnmpTarget:
         s = self._settings
-        access = s.devices.get(f"{host}:{port}")
-        if access is None:
-            return SnmpTarget(host, port, community=s.community, timeout=s.timeout, retries=s.retries)
-        return SnmpTarget(host, port, "3" if access.version == "3" else "2c", access.community, access.user,
-                          access.auth_key, access.auth_protocol, access.priv_key, access.priv_protocol,
-                          s.timeout, s.retries)
+        a = s.devices.get(f"{host}:{port}") or DeviceAccess()
+        return SnmpTarget(host, port, "3" if a.version == "3" else "2c", a.community or s.community, a.user,
+                          a.auth_key, a.auth_protocol, a.priv_key, a.priv_protocol,
+                          s.timeout if a.timeout is None else a.timeout, s.retries if a.retries is None else a.retries)
 
     def add_jobs(self, scheduler: AsyncIOScheduler) -> None:
         """One interval job per group, the first run at once."""

@@ -156,3 +156,27 @@ def test_poll_groups_follow_a_reloaded_inventory(agent: Snmpd, links: tuple[Veth
     asyncio.run(scenario())
     assert seen == [{"OK-1"}, {"OK-1", "BAD-1"}]
     polled.daemon.repo.close()
+
+
+def test_device_overrides_take_the_snmp_sections_values_for_what_they_leave_out(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    (tmp_path / "inventory.yaml").write_text(
+        "customers:\n  - {id: C1, name: Bank, level: group, account_manager: {name: AM}}\ncircuits:\n"
+        "  - {id: A-1, customer: C1, service: sdh, sla_class: AAA, monitor: {host: 10.0.0.1, ifindex: 1}}\n"
+        "  - {id: B-1, customer: C1, service: sdh, sla_class: A, monitor: {host: 10.0.0.2, ifindex: 1}}\n"
+        "  - {id: C-1, customer: C1, service: sdh, sla_class: A, monitor: {host: 10.0.0.3, ifindex: 1}}\n",
+        encoding="utf-8")
+    (tmp_path / "monitord.yaml").write_text(
+        "rules: rules\ninventory: inventory.yaml\n"
+        "snmp:\n  community: site-ro\n  timeout: 2s\n  retries: 1\n  devices:\n"
+        '    "10.0.0.2:161": {timeout: 5s, retries: 3}\n'
+        '    "10.0.0.3:161": {version: "3", user: noc, auth_key: auth-key-1, priv_key: priv-key-1}\n',
+        encoding="utf-8")
+    loaded = load(tmp_path / "monitord.yaml")
+    groups = PollGroups(loaded.inventory, loaded.settings.snmp, SnmpPoller(), lambda r, at: None, lambda: T0)
+    targets = {t.host: t for members in groups.groups.values() for t, _ in members}
+    a, b, c = targets["10.0.0.1"], targets["10.0.0.2"], targets["10.0.0.3"]
+    assert (a.version, a.community, a.timeout, a.retries) == ("2c", "site-ro", 2.0, 1)
+    assert (b.version, b.community, b.timeout, b.retries) == ("2c", "site-ro", 5.0, 3)
+    assert (c.version, c.user, c.timeout, c.retries) == ("3", "noc", 2.0, 1)
+    assert sorted(groups.groups) == [30.0, 120.0]  # AAA every 30 s, class A at the default 120 s

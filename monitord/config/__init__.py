@@ -20,6 +20,7 @@ Paths in the file are relative to the file's own directory. Example::
       intervals: {AAA: 30s, AA: 60s, default: 120s}   # a device is polled at its most demanding class
       devices:                        # per-device overrides, keyed host:port
         "10.1.1.1:161": {version: "3", user: noc, auth_key: ..., priv_key: ...}
+        "10.2.0.9:161": {community: other, timeout: 5s, retries: 3}   # a slow satellite link
     ticket_databases:                 # external trouble-ticket databases, by source name
       tt-main:                        # see monitord/config/ticket_db.py and monitord/sources/tickets_sql.py
         url: postgresql+psycopg://monitord_ro:secret@tt-db.example.net/tt
@@ -67,15 +68,17 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class DeviceAccess:
-    """SNMP credentials of one device, overriding the defaults."""
+    """How one device is polled where it differs from the ``snmp`` section; None takes the section's value."""
 
     version: str = "2c"
-    community: str = "public"
+    community: str | None = None
     user: str = ""
     auth_key: str = ""
     auth_protocol: str = "SHA"
     priv_key: str = ""
     priv_protocol: str = "AES"
+    timeout: float | None = None  # seconds per try
+    retries: int | None = None
 
 
 DEFAULT_INTERVALS = {"AAA": 30.0, "AA": 60.0, "default": 120.0}
@@ -206,12 +209,17 @@ def _snmp(sec: Section | None) -> SnmpSettings | None:
         if ":" not in key:
             dev.error('expected a device key "host:port"')
             continue
-        values = {k: v.text() or "" for k, v in dev.items() if k in DeviceAccess.__dataclass_fields__}
+        values: dict[str, object] = {k: v.text() or "" for k, v in dev.items()
+                                     if k in DeviceAccess.__dataclass_fields__ and k not in ("timeout", "retries")}
         if values.get("version", "2c") not in ("2c", "3"):
             dev.error(f'version must be "2c" or "3", got "{values["version"]}"')
         elif values.get("version") == "3" and not values.get("user"):
             dev.error("SNMPv3 needs a user")
-        devices[key] = DeviceAccess(**values)
+        if (dt := dev.get("timeout")) is not None and (every := dt.duration()) is not None:
+            values["timeout"] = every.total_seconds()
+        if (dr := dev.get("retries")) is not None:
+            values["retries"] = dr.integer(minimum=0)
+        devices[key] = DeviceAccess(**values)  # type: ignore[arg-type]  # each value read as its field's type
     if len(sec.problems.items) > before:
         return None
     return SnmpSettings(community, timeout.total_seconds() if timeout else d.timeout, retries or 0,
