@@ -1,16 +1,21 @@
-"""SNMP polling benchmark: net-snmp agents on loopback, polled over and over by SnmpPoller.
+"""SNMP polling benchmark: net-snmp agents on loopback, polled over and over.
 
-Prints, for each way of polling, polls/s, interface statuses/s, the poller's CPU
-milliseconds per poll and per 1,000 interface statuses, and the agents' CPU share:
-- naive: fresh ObjectType(ObjectIdentity("1.3.6...")) per request, lookupMib=True;
-- poller, lookupMib=True: SnmpPoller with only the MIB lookup of responses put back;
-- poller (as shipped): raw OIDs, reused resolved varbinds, lookupMib=False.
+Prints, for each way of polling, polls/s, circuit statuses/s, the poller's CPU
+milliseconds per poll and per 1,000 circuit statuses, and the agents' CPU share:
+- pysnmp naive: fresh ObjectType(ObjectIdentity("1.3.6...")) per request, lookupMib=True;
+- pysnmp, lookupMib=True: SnmpPoller's pysnmp path with only the MIB lookup put back;
+- pysnmp, lookupMib=False: raw OIDs, reused resolved varbinds (the SNMPv3 path as shipped);
+- wire codec: SnmpPoller as shipped for v2c (snmp_wire's BER codec, one socket);
+- with --workers N: the shipped path through WorkerPoller's N processes (CPU includes theirs).
+Then the daemon's own share: circuit_states + Debouncer for the same statuses.
 
-Setup: up to --pairs veth pairs (root needed; without it the host's own interfaces
-are polled), --agents snmpd agents on 127.0.0.1, every agent polled for the same
---interfaces ifIndexes per poll. Loopback only; about --seconds per mode.
+Setup: --pairs veth pairs (2 interfaces each; root needed; without it the host's
+own interfaces are polled), --agents snmpd agents on 127.0.0.1, each polled for
+the same --interfaces ifIndexes (up to all it has) in one poll (GETs of at most
+100 varbinds). Loopback only; about --seconds per mode.
 
-Run: python3 bench/snmp.py [--agents 4] [--interfaces 100] [--seconds 8] [--v3]
+Run: python3 bench/poll.py [--agents 4] [--pairs 200] [--interfaces 400] [--seconds 8] [--v3] [--fast]
+     [--workers N]
 It is not a timed test: it prints figures for the closing note of an issue.
 """
 
@@ -34,6 +39,7 @@ import monitord.sources.snmp as snmp_module
 from monitord.domain import Circuit, Monitor, SlaClass
 from monitord.sources.debounce import Debouncer
 from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, circuit_states
+from monitord.sources.snmp_workers import WorkerPoller
 from tests.sources.snmpd import (
     COMMUNITY,
     V3_AUTH_KEY,
@@ -46,13 +52,18 @@ from tests.sources.snmpd import (
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def agent_cpu(agents: list[Snmpd]) -> float:
-    """CPU seconds the agents have used so far (utime + stime from /proc)."""
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds the processes have used so far (utime + stime from /proc)."""
     total = 0
-    for a in agents:
-        fields = Path(f"/proc/{a.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
+
+
+def agent_cpu(agents: list[Snmpd]) -> float:
+    """CPU seconds the agents have used so far."""
+    return process_cpu([a.proc.pid for a in agents])
 
 
 class PysnmpPoller(SnmpPoller):
@@ -95,20 +106,24 @@ def with_mib_lookup(get_cmd: Callable[..., Any]) -> Callable[..., Any]:
     return patched
 
 
-async def measure(poller: SnmpPoller, requests: list[tuple[SnmpTarget, list[int]]],
+async def measure(poller: SnmpPoller | WorkerPoller, requests: list[tuple[SnmpTarget, list[int]]],
                   seconds: float) -> tuple[dict[str, float], list[DevicePoll]]:
-    """Poll all requests again and again for about ``seconds``; figures for the whole run, and the last round."""
+    """Poll all requests again and again for about ``seconds``; figures for the whole run, and the last round.
+
+    CPU is this process's plus, for a WorkerPoller, its workers'.
+    """
     await poller.poll_many(requests, concurrency=len(requests))  # warm-up: sockets, engine, v3 discovery
+    workers = poller.pids() if isinstance(poller, WorkerPoller) else []
     polls = statuses = failures = 0
     last: list[DevicePoll] = []
-    wall0, cpu0 = time.monotonic(), time.process_time()
+    wall0, cpu0 = time.monotonic(), time.process_time() + process_cpu(workers)
     while time.monotonic() - wall0 < seconds:
         last = await poller.poll_many(requests, concurrency=len(requests))
         for r in last:
             polls += 1
             statuses += len(r.interfaces)
             failures += not r.reachable or bool(r.error)
-    wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    wall, cpu = time.monotonic() - wall0, time.process_time() + process_cpu(workers) - cpu0
     poller.close()
     return {"wall": wall, "cpu": cpu, "polls": polls, "statuses": statuses, "failures": failures}, last
 
@@ -140,6 +155,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per mode (default 8)")
     ap.add_argument("--v3", action="store_true", help="poll with SNMPv3 authPriv SHA/AES instead of v2c")
     ap.add_argument("--fast", action="store_true", help="only the poller as shipped (skip the slow pysnmp modes)")
+    ap.add_argument("--workers", type=int, default=0, help="also poll through a WorkerPoller of N processes")
     args = ap.parse_args()
     binary = shutil.which("snmpd") or "/usr/sbin/snmpd"
     if not os.path.exists(binary):
@@ -178,7 +194,7 @@ def main() -> None:
                 f"{'CPU ms/1k statuses':>20}{'agents CPU':>12}{'failed':>8}"
             )
             real_get_cmd = snmp_module.get_cmd
-            modes: list[tuple[str, Callable[[], SnmpPoller], Callable[..., Any]]] = [
+            modes: list[tuple[str, Callable[[], SnmpPoller | WorkerPoller], Callable[..., Any]]] = [
                 ("pysnmp naive (strings, MIB)", NaivePoller, real_get_cmd),
                 ("pysnmp, lookupMib=True", PysnmpPoller, with_mib_lookup(real_get_cmd)),
                 ("pysnmp, lookupMib=False", PysnmpPoller, real_get_cmd),
@@ -189,6 +205,9 @@ def main() -> None:
                 modes.append(("wire codec (v2c as shipped)", SnmpPoller, real_get_cmd))
             elif args.fast:
                 modes.append(("pysnmp (v3 as shipped)", SnmpPoller, real_get_cmd))
+            if args.workers:
+                shipped = "pysnmp v3" if args.v3 else "wire codec"
+                modes.append((f"{shipped}, {args.workers} workers", lambda: WorkerPoller(args.workers), real_get_cmd))
             last: list[DevicePoll] = []
             for label, make, get_cmd in modes:
                 snmp_module.get_cmd = get_cmd  # type: ignore[assignment]
@@ -204,7 +223,7 @@ def main() -> None:
                     f"{1e6 * f['cpu'] / max(f['statuses'], 1):>20.1f}"
                     f"{agents_share:>11.0%} {int(f['failures']):>7}"
                 )
-            print("CPU = this process's CPU time (time.process_time); agents CPU = snmpd CPU / wall time.")
+            print("CPU = the poller's CPU time (this process and any workers); agents CPU = snmpd CPU / wall time.")
             print(f"daemon side (circuit_states + Debouncer): {daemon_share(last):.1f} CPU ms per 1k statuses")
         finally:
             for a in agents:

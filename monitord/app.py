@@ -47,6 +47,7 @@ from monitord.sla.policy import SlaPolicy, load_policy
 from monitord.sources.debounce import Debouncer, Reachability
 from monitord.sources.inventory import load_inventory
 from monitord.sources.snmp import DevicePoll, SnmpPoller, circuit_states
+from monitord.sources.snmp_workers import WorkerPoller
 from monitord.storage.repo import Repository
 from monitord.yamldoc import InputError
 
@@ -438,7 +439,8 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(backend.reload()))
-    poller = SnmpPoller()
+    workers = loaded.settings.snmp.workers  # fixed at start-up: changing it takes a restart
+    poller = WorkerPoller(workers) if workers else SnmpPoller()
 
     def on_polls(results: list[DevicePoll], at: datetime) -> None:
         for poll in results:

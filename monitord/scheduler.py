@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitord.config import DeviceAccess, SnmpSettings
 from monitord.config.ticket_db import TicketDbSettings
 from monitord.domain import Circuit, Inventory, TicketEvent
-from monitord.sources.snmp import DevicePoll, SnmpPoller, SnmpTarget, SnmpUnreachable, ifindex_of
+from monitord.sources.snmp import DevicePoll, SnmpTarget, SnmpUnreachable, ifindex_of
 from monitord.sources.tickets_sql import MalformedRow, PollResult, PollStats, SqlTicketSource, Watermark
 from monitord.storage.repo import Repository
 
@@ -68,6 +68,19 @@ class Timer:
         self.rearm()
 
 
+class DevicePoller(Protocol):
+    """What polls devices: ``SnmpPoller`` in the daemon's process, or ``WorkerPoller`` over processes."""
+
+    async def poll_many(self, requests: Iterable[tuple[SnmpTarget, Iterable[int]]],
+                        concurrency: int = 64) -> list[DevicePoll]:
+        """Poll each device once; results in request order."""
+        ...
+
+    async def resolve_ifnames(self, target: SnmpTarget) -> dict[str, int]:
+        """ifName -> ifIndex of one device; raises ``SnmpUnreachable``."""
+        ...
+
+
 class PollGroups:
     """SNMP poll jobs: the inventory's devices grouped by polling interval, one interval job per group.
 
@@ -76,7 +89,7 @@ class PollGroups:
     and hands the results to ``on_polls`` with the instant the round started.
     """
 
-    def __init__(self, inventory: Inventory, settings: SnmpSettings, poller: SnmpPoller,
+    def __init__(self, inventory: Inventory, settings: SnmpSettings, poller: DevicePoller,
                  on_polls: Callable[[list[DevicePoll], datetime], None], clock: Callable[[], datetime]) -> None:
         self._poller, self._on_polls, self._clock = poller, on_polls, clock
         self._ifnames: dict[str, dict[str, int]] = {}

@@ -17,6 +17,7 @@ Paths in the file are relative to the file's own directory. Example::
       retries: 1
       concurrency: 64                 # devices polled at once
       debounce_polls: 2               # consecutive down polls before a circuit counts as down
+      workers: 0                      # poller processes (0: in the daemon); for large SNMPv3 fleets
       intervals: {AAA: 30s, AA: 60s, default: 120s}   # a device is polled at its most demanding class
       devices:                        # per-device overrides, keyed host:port
         "10.1.1.1:161": {version: "3", user: noc, auth_key: ..., priv_key: ...}
@@ -95,6 +96,7 @@ class SnmpSettings:
     debounce_polls: int = 2
     intervals: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_INTERVALS))
     devices: dict[str, DeviceAccess] = field(default_factory=dict)
+    workers: int = 0  # poller processes; 0: poll in the daemon's own process
 
     def interval(self, sla_class: str) -> float:
         """Seconds between polls for a circuit of ``sla_class``."""
@@ -191,7 +193,7 @@ def _ticket_databases(sec: Section | None, base: Path) -> dict[str, TicketDbSett
 def _snmp(sec: Section | None) -> SnmpSettings | None:
     if sec is None:
         return SnmpSettings()
-    sec.only("community", "timeout", "retries", "concurrency", "debounce_polls", "intervals", "devices")
+    sec.only("community", "timeout", "retries", "concurrency", "debounce_polls", "intervals", "devices", "workers")
     before = len(sec.problems.items)
     d = SnmpSettings()
     community = (c.text() or d.community) if (c := sec.get("community")) else d.community
@@ -199,6 +201,7 @@ def _snmp(sec: Section | None) -> SnmpSettings | None:
     retries = r.integer(minimum=0) if (r := sec.get("retries")) else d.retries
     concurrency = n.integer(minimum=1) if (n := sec.get("concurrency")) else d.concurrency
     debounce = b.integer(minimum=1) if (b := sec.get("debounce_polls")) else d.debounce_polls
+    workers = w.integer(minimum=0) if (w := sec.get("workers")) else d.workers
     intervals = dict(DEFAULT_INTERVALS)
     for cls, v in (i.items() if (i := sec.get("intervals")) else ()):
         if (every := v.duration()) is not None:
@@ -223,7 +226,7 @@ def _snmp(sec: Section | None) -> SnmpSettings | None:
     if len(sec.problems.items) > before:
         return None
     return SnmpSettings(community, timeout.total_seconds() if timeout else d.timeout, retries or 0,
-                        concurrency or d.concurrency, debounce or d.debounce_polls, intervals, devices)
+                        concurrency or d.concurrency, debounce or d.debounce_polls, intervals, devices, workers or 0)
 
 
 def _http(sec: Section | None, base: Path) -> HttpSettings | None:
