@@ -337,6 +337,8 @@ class DaemonBackend:
         self.daemon, self.timer, self.config, self.clock, self.notifier = daemon, timer, config, clock, notifier
         self.ticket_dbs = ticket_dbs
         self.followers: list[Callable[[Loaded], None]] = []  # jobs that follow a successful reload
+        if ticket_dbs is not None:
+            self.followers.append(lambda new: ticket_dbs.reload(new.settings.ticket_databases))
         self.reloaded_at = clock()
         self.events_total = 0
         self._inventory_seen = _fingerprint(daemon.loaded.settings.inventory)
@@ -449,8 +451,7 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         timer.rearm()
 
     groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, clock)
-    backend.followers += [lambda new: groups.reload(new.inventory, new.settings.snmp),
-                          lambda new: ticket_dbs.reload(new.settings.ticket_databases)]
+    backend.followers.append(lambda new: groups.reload(new.inventory, new.settings.snmp))
     timer.start()
     groups.add_jobs(timer.scheduler)
     ticket_dbs.add_jobs(timer.scheduler)
