@@ -10,7 +10,10 @@ above the largest one before the insert (see ``_insert_events_sqlite``).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,7 +77,16 @@ def alembic_config() -> Config:
 def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets the API read while the scheduler writes; FULL makes a commit survive power loss.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # Turning WAL on needs the file to itself, and SQLite answers "locked" at once rather than
+    # waiting when another connection is opening it too: try again for a while.
+    for attempt in itertools.count(1):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 100:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     # 32 MiB of page cache (default 2): the random sha256 keys touch the whole unique index.
