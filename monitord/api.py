@@ -20,6 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,8 +35,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from monitord.domain import Event
-from monitord.sources.events import EventError, parse_event
+from monitord.alerting.mute import silence_problem
+from monitord.config.alerting import Matcher, parse_matcher
+from monitord.domain import Event, Silence
+from monitord.sources.events import EventError, parse_event, parse_instant
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,36 @@ class ReloadResult:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class NewSilence:
+    """A silence as requested over HTTP, valid in itself: matchers in canonical text, start None for "now"."""
+
+    matchers: tuple[str, ...]
+    starts_at: datetime | None
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+
+class SilenceRejected(ValueError):
+    """Raised by ``Backend.add_silence`` for a silence valid in itself but not now (e.g. it has already ended)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"`{field}`: {message}")
+        self.field = field
+
+
+def silence_json(s: Silence, now: datetime, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A silence as the API shows it (Alertmanager's field names), with its state at ``now``; times in ``tz``."""
+
+    def iso(t: datetime) -> str:
+        return (t.astimezone(tz) if tz is not None else t).isoformat()
+
+    return {"id": s.id, "matchers": list(s.matchers), "startsAt": iso(s.starts_at), "endsAt": iso(s.ends_at),
+            "createdBy": s.created_by, "comment": s.comment, "updatedAt": iso(s.updated_at),
+            "status": {"state": s.state(now).value}}
+
+
 class Backend(Protocol):
     """What the HTTP API needs from the daemon.
 
@@ -121,6 +154,21 @@ class Backend(Protocol):
 
     def metrics(self) -> bytes:
         """The Prometheus text exposition of the daemon's metrics."""
+        ...
+
+    def silences(self) -> list[dict[str, Any]]:
+        """Every stored silence as ``silence_json`` gives it, by start."""
+        ...
+
+    def add_silence(self, silence: NewSilence) -> dict[str, Any]:
+        """Store a new silence (the backend picks its id and, if not given, its start); the stored one.
+
+        Raises ``SilenceRejected`` for a silence that cannot start (its end has passed).
+        """
+        ...
+
+    def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
+        """End a silence now; the silence afterwards, or None when there is no such silence."""
         ...
 
 
@@ -174,6 +222,9 @@ class _Api:
             Route("/api/v1/tickets", read(self.tickets), methods=["GET"]),
             Route("/api/v1/circuits", read(self.circuits), methods=["GET"]),
             Route("/api/v1/alerts", read(self.alerts), methods=["GET"]),
+            Route("/api/v1/silences", read(self.silences), methods=["GET"]),
+            Route("/api/v1/silences", write(self.post_silence), methods=["POST"]),
+            Route("/api/v1/silences/{id}", write(self.expire_silence), methods=["DELETE"]),
             Route("/api/v1/openapi.json", open_(self.openapi), methods=["GET"]),
         ]
 
@@ -295,9 +346,84 @@ class _Api:
         """GET /api/v1/alerts."""
         return JSONResponse({"alerts": self.backend.alerts()})
 
+    async def silences(self, request: Request) -> Response:
+        """GET /api/v1/silences."""
+        return JSONResponse({"silences": self.backend.silences()})
+
+    async def post_silence(self, request: Request) -> Response:
+        """POST /api/v1/silences: a new silence; 400 naming each bad field."""
+        try:
+            raw = await self._body(request)
+        except _BodyTooLarge:
+            return _errors(413, {"message": f"the request body is larger than {self.settings.max_body} bytes"})
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            return _errors(400, {"message": f"the body is not valid JSON: {exc}"})
+        parsed = parse_silence(doc)
+        if isinstance(parsed, list):
+            return _errors(400, *({"message": m, **({"field": f} if f else {})} for f, m in parsed))
+        try:
+            stored = self.backend.add_silence(parsed)
+        except SilenceRejected as exc:
+            return _errors(400, {"field": exc.field, "message": str(exc)})
+        return JSONResponse(stored, status_code=201)
+
+    async def expire_silence(self, request: Request) -> Response:
+        """DELETE /api/v1/silences/{id}: expire a silence now (again: no change)."""
+        silence_id = request.path_params["id"]
+        expired = self.backend.expire_silence(silence_id)
+        if expired is None:
+            return _errors(404, {"message": f"no silence with id {silence_id!r}"})
+        return JSONResponse(expired)
+
     async def openapi(self, request: Request) -> Response:
         """GET /api/v1/openapi.json: the API's description."""
         return JSONResponse(openapi_document())
+
+
+_SILENCE_FIELDS = ("matchers", "startsAt", "endsAt", "createdBy", "comment")
+
+
+def parse_silence(doc: Any) -> NewSilence | list[tuple[str, str]]:
+    """A POST /api/v1/silences body -> ``NewSilence``, or every problem as ``(field, message)``."""
+    if not isinstance(doc, dict):
+        return [("", "the body must be a JSON object with matchers, endsAt, createdBy and comment")]
+    problems = [(k, f"`{k}` is not a field of a silence (expected: {', '.join(_SILENCE_FIELDS)})")
+                for k in doc if k not in _SILENCE_FIELDS]
+    matchers: list[Matcher] = []
+    raw = doc.get("matchers")
+    if not isinstance(raw, list) or not raw:
+        problems.append(("matchers", '`matchers` must be a non-empty list of strings like \'alertname="CircuitDown"\''))
+    else:
+        for i, text in enumerate(raw):
+            parsed = parse_matcher(text) if isinstance(text, str) else f"expected a string, got {text!r}"
+            if isinstance(parsed, str):
+                problems.append((f"matchers[{i}]", f"`matchers[{i}]`: {parsed}"))
+            else:
+                matchers.append(parsed)
+        if len(matchers) == len(raw) and (why := silence_problem(matchers)) is not None:
+            problems.append(("matchers", f"`matchers`: {why}"))
+    times: dict[str, datetime | None] = {"startsAt": None, "endsAt": None}
+    for key in times:
+        if key in doc or key == "endsAt":
+            try:
+                times[key] = parse_instant(doc.get(key), key)
+            except EventError as exc:
+                problems.append((key, str(exc)))
+    start, end = times["startsAt"], times["endsAt"]
+    if start is not None and end is not None and end <= start:
+        problems.append(("endsAt", "`endsAt` must be after `startsAt`"))
+    texts: dict[str, str] = {}
+    for key in ("createdBy", "comment"):
+        value = doc.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append((key, f"`{key}` must be a non-empty string (who silences, and why)"))
+        else:
+            texts[key] = value.strip()
+    if problems or end is None:
+        return problems
+    return NewSilence(tuple(str(m) for m in matchers), start, end, texts["createdBy"], texts["comment"])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""The `monitord` command: demo, run, ticket, check, evaluate, test-rules, routes test, report.
+"""The `monitord` command: demo, run, ticket, silence, check, evaluate, test-rules, routes test, report.
 
 Exit codes: 0 success; 1 a check or rule test failed; 2 bad input (the
 message names file, line and what is wrong).
@@ -7,22 +7,24 @@ message names file, line and what is wrong).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monitord.alerting.route import Router
 from monitord.calendar import CalendarCoverageError
 from monitord.cli_report import add_report_parser
-from monitord.config import load_settings
+from monitord.config import Settings, load_settings
 from monitord.config.alerting import LABEL_NAME, alerting_settings
 from monitord.domain import TicketEventType, TicketSource
 from monitord.evaluate import EvaluationError, check_events, evaluate
 from monitord.sla.policy import load_policy
 from monitord.sources.events import EventError, parse_instant, read_jsonl
 from monitord.sources.inventory import load_inventory
-from monitord.yamldoc import InputError, Problems, Section
+from monitord.yamldoc import InputError, Problems, Section, parse_duration
 
 
 def _err(*lines: object) -> None:
@@ -165,6 +167,110 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Unreachable(Exception):
+    """The daemon did not answer."""
+
+
+def _call_daemon(settings: Settings, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    """One request to the running daemon's API with the config's token; ``(status, JSON body)``.
+
+    Raises ``_Unreachable`` when nothing answers.
+    """
+    import urllib.error
+    import urllib.request
+
+    http = settings.http
+    host = f"[{http.host}]" if ":" in http.host else http.host
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{host}:{http.port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    if http.token_file is not None:
+        req.add_header("Authorization", "Bearer " + http.token_file.read_text(encoding="utf-8").strip())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {"errors": [{"message": str(exc.reason)}]}
+    except OSError as exc:
+        raise _Unreachable(f"cannot reach monitord at {http.host}:{http.port}: {exc}") from None
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the user database
+        return "unknown"
+
+
+def _silence_line(s: dict[str, Any]) -> str:
+    return "  ".join([s["id"], s["status"]["state"], s["startsAt"], s["endsAt"], s["createdBy"],
+                      " ".join(s["matchers"]), f"# {s['comment']}"])
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    """`monitord silence add | list | expire`: silences in the running daemon (address and token from its config)."""
+    from datetime import UTC, datetime
+
+    try:
+        settings = load_settings(args.config)
+    except InputError as exc:
+        _err(*exc.problems)
+        return 2
+    if args.silence_command != "list" and settings.http.token_file is None:
+        _err(f"{args.config}: http.token_file is not set, so the daemon accepts no writes")
+        return 2
+    try:
+        if args.silence_command == "list":
+            status, body = _call_daemon(settings, "GET", "/api/v1/silences")
+            if status != 200:
+                _err(*(f"silence list: {e.get('message', e)}" for e in body.get("errors", [])))
+                return 2
+            for s in body["silences"]:
+                if args.all or s["status"]["state"] != "expired":
+                    print(_silence_line(s))
+            return 0
+        if args.silence_command == "expire":
+            code = 0
+            for sid in args.ids:
+                status, body = _call_daemon(settings, "DELETE", f"/api/v1/silences/{sid}")
+                if status == 200:
+                    print(f"{sid}: expired at {body['endsAt']}")
+                else:
+                    _err(*(f"{sid}: {e.get('message', e)}" for e in body.get("errors", [])))
+                    code = 2
+            return code
+        # add
+        try:
+            start = parse_instant(args.start, "--start") if args.start else None
+            end = parse_instant(args.end, "--end") if args.end else None
+        except EventError as exc:
+            _err(str(exc))
+            return 2
+        if args.duration is not None:
+            length = parse_duration(args.duration)
+            if length is None or not length:
+                _err(f'--duration: expected a duration like "2h" or "1h30m", got "{args.duration}"')
+                return 2
+            end = (start or datetime.now(UTC).astimezone()) + length
+        assert end is not None  # argparse requires --end or --duration
+        silence = {"matchers": args.matchers, "endsAt": end.isoformat(), "createdBy": args.author or _login(),
+                   "comment": args.comment}
+        if start is not None:
+            silence["startsAt"] = start.isoformat()
+        status, body = _call_daemon(settings, "POST", "/api/v1/silences", silence)
+        if status != 201:
+            _err(*(f"silence add: {e.get('message', e)}" for e in body.get("errors", [])))
+            return 2
+        print(body["id"])  # alone on its line, as amtool prints it, so a script can keep it
+        return 0
+    except _Unreachable as exc:
+        _err(str(exc))
+        return 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on simulated routers with a scripted first few minutes, until Ctrl-C."""
     from monitord.demo import main as demo_main
@@ -248,6 +354,25 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--reason", help="why (with `paused`)")
     k.add_argument("--at", help="when, ISO 8601 with offset (default: now)")
     k.set_defaults(func=cmd_ticket)
+
+    si = sub.add_parser("silence", help="add, list or expire silences in the running daemon").add_subparsers(
+        dest="silence_command", required=True)
+    sa = si.add_parser("add", help="mute alerts matching every matcher until --end or for --duration; prints its id")
+    sa.add_argument("matchers", nargs="+", metavar="MATCHER",
+                    help="Alertmanager matchers, e.g. 'alertname=\"CircuitDown\"' 'circuit=~\"GZ-.*\"'")
+    until = sa.add_mutually_exclusive_group(required=True)
+    until.add_argument("--duration", help="how long from its start, e.g. 2h or 1h30m")
+    until.add_argument("--end", help="when it ends, ISO 8601 with offset")
+    sa.add_argument("--start", help="when it starts, ISO 8601 with offset (default: now)")
+    sa.add_argument("--author", help="who silences (default: your login name)")
+    sa.add_argument("--comment", required=True, help="why, e.g. the change number")
+    sl = si.add_parser("list", help="silences not yet expired: id, state, start, end, author, matchers, comment")
+    sl.add_argument("--all", action="store_true", help="expired ones too")
+    se = si.add_parser("expire", help="end silences now")
+    se.add_argument("ids", nargs="+", metavar="ID", help="the silence ids (from add or list)")
+    for p_ in (sa, sl, se):
+        p_.add_argument("--config", required=True, help="the daemon's monitord.yaml (for its address and token)")
+        p_.set_defaults(func=cmd_silence)
 
     d = sub.add_parser("demo", help="run the daemon on simulated routers with a scripted scenario, until Ctrl-C")
     d.add_argument("--workdir", help="directory for the demo's config, rules, token and state "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import NamedTuple
 
 
@@ -90,20 +90,57 @@ class Circuit:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
-    """An announced maintenance window of one circuit: muted and excluded from availability."""
+    """An announced one-off maintenance window [start, end): muted and excluded from availability.
+
+    It is one circuit's (``circuit`` set), or every circuit's monitored on one
+    device (``device`` set to its ``host:port``, ``circuit`` empty).
+    """
 
     circuit: str
     start: datetime
     end: datetime
+    device: str = ""
+    comment: str = field(default="", compare=False)  # what is done; shown as the mute reason
+
+
+class Recurrence(enum.StrEnum):
+    """How often a recurring maintenance window comes back."""
+
+    WEEKLY = "weekly"  # on some weekdays
+    MONTHLY = "monthly"  # on some days of the month
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringWindow:
+    """A maintenance window that recurs weekly or monthly at a local wall-clock time.
+
+    Like ``MaintenanceWindow`` it is a circuit's or a device's. ``days`` are
+    weekdays (0 Monday .. 6 Sunday) for ``WEEKLY`` and days of the month (1..31,
+    a day past a shorter month's end meaning its last day) for ``MONTHLY``;
+    ``at`` is the local start time in the rules' time zone and ``duration`` the
+    elapsed length of each occurrence. Occurrences start at or after ``since``
+    and before ``until`` when these are set.
+    """
+
+    circuit: str
+    device: str
+    every: Recurrence
+    days: tuple[int, ...]
+    at: time
+    duration: timedelta
+    since: datetime | None = None
+    until: datetime | None = None
+    comment: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """Customers, circuits and maintenance windows, indexed by id."""
+    """Customers, circuits and maintenance windows (one-off and recurring), indexed by id."""
 
     customers: dict[str, Customer]
     circuits: dict[str, Circuit]
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    recurring: tuple[RecurringWindow, ...] = ()
 
 
 class TicketEventType(enum.StrEnum):
@@ -305,6 +342,37 @@ class AlertPlan:
 
     conditions: dict[AlertKey, list[Condition]]
     replan_at: datetime | None = None
+
+
+class SilenceState(enum.StrEnum):
+    """Where a silence stands at an instant (Alertmanager's states)."""
+
+    PENDING = "pending"  # starts later
+    ACTIVE = "active"  # mutes matching alerts now
+    EXPIRED = "expired"  # over (ended, or expired by hand)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A silence: alerts whose labels satisfy every matcher are muted in [starts_at, ends_at).
+
+    ``matchers`` are Alertmanager matcher strings (``'alertname="CircuitDown"'``),
+    kept as text here and parsed where they are applied.
+    """
+
+    id: str
+    matchers: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    updated_at: datetime
+
+    def state(self, now: datetime) -> SilenceState:
+        """The silence's state at ``now``."""
+        if now < self.starts_at:
+            return SilenceState.PENDING
+        return SilenceState.ACTIVE if now < self.ends_at else SilenceState.EXPIRED
 
 
 def clip(start: datetime, end: datetime, lo: datetime, hi: datetime) -> Interval | None:

@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,23 @@ from monitord.api import (
     ApiSettings,
     ApiSettingsError,
     IngestResult,
+    NewSilence,
     ReloadResult,
+    SilenceRejected,
     build_app,
     openapi_document,
+    silence_json,
 )
-from monitord.domain import Event, ObservationType, TicketEvent, TicketEventType, TicketSource
+from monitord.domain import Event, ObservationType, Silence, TicketEvent, TicketEventType, TicketSource
 from monitord.sources.events import event_to_dict
 
 TOKEN = "s3cret-token-for-tests"
 GOOD = {"at": "2025-03-01T09:30:00+08:00", "type": "reported", "ticket": "T1", "circuit": "C1", "source": "customer"}
 GOOD2 = {"at": "2025-03-01T09:40:00+08:00", "type": "dispatched", "ticket": "T1"}
 DOWN = {"at": "2025-03-01T09:29:00+08:00", "type": "down", "circuit": "C1"}
+NOW = datetime.fromisoformat("2025-03-01T10:00:00+08:00")  # the test backend's clock
+SILENCE = {"matchers": ['alertname="CircuitDown"', 'circuit=~"GZ-.*"'], "endsAt": "2025-03-01T12:00:00+08:00",
+           "createdBy": "wang.wei", "comment": "fibre cutover CR-1024"}
 
 
 class Backend:
@@ -45,6 +52,7 @@ class Backend:
         self.is_ready = True
         self.reload_errors: list[str] = []
         self.reloads = 0
+        self.silence_list: list[Silence] = []
         self.registry = CollectorRegistry()
         Gauge("monitord_events_stored", "Events stored.", registry=self.registry).set_function(
             lambda: len(self.stored)
@@ -73,6 +81,25 @@ class Backend:
 
     def metrics(self) -> bytes:
         return generate_latest(self.registry)
+
+    def silences(self) -> list[dict[str, Any]]:
+        return [silence_json(s, NOW) for s in self.silence_list]
+
+    def add_silence(self, new: NewSilence) -> dict[str, Any]:
+        if new.ends_at <= NOW:
+            raise SilenceRejected("endsAt", "has already passed")
+        s = Silence(f"s{len(self.silence_list) + 1}", new.matchers, new.starts_at or NOW, new.ends_at,
+                    new.created_by, new.comment, NOW)
+        self.silence_list.append(s)
+        return silence_json(s, NOW)
+
+    def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
+        for i, s in enumerate(self.silence_list):
+            if s.id == silence_id:
+                if s.ends_at > NOW:
+                    s = self.silence_list[i] = replace(s, starts_at=min(s.starts_at, NOW), ends_at=NOW)
+                return silence_json(s, NOW)
+        return None
 
 
 @dataclass
@@ -188,13 +215,13 @@ def test_without_a_token_file_writes_are_refused(serve):
 
 def test_reads_are_open_by_default(serve):
     api = serve()
-    for path in ("/api/v1/tickets", "/api/v1/circuits", "/api/v1/alerts", "/metrics"):
+    for path in ("/api/v1/tickets", "/api/v1/circuits", "/api/v1/alerts", "/api/v1/silences", "/metrics"):
         assert api.get(path).status_code == 200, path
 
 
 def test_auth_reads_closes_reads_but_not_probes(serve):
     api = serve(auth_reads=True)
-    for path in ("/api/v1/tickets", "/api/v1/circuits", "/api/v1/alerts", "/metrics"):
+    for path in ("/api/v1/tickets", "/api/v1/circuits", "/api/v1/alerts", "/api/v1/silences", "/metrics"):
         refused = api.get(path)
         assert refused.status_code == 401, path
         assert refused.headers["www-authenticate"].startswith("Bearer")
@@ -394,6 +421,86 @@ def test_unknown_paths_and_methods_answer_json(serve):
     assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["allow"]
 
 
+# --- silences ----------------------------------------------------------------------------------------------
+
+
+def test_a_silence_is_created_listed_and_expired(serve):
+    api = serve()
+    created = api.post("/api/v1/silences", json=SILENCE)
+    assert created.status_code == 201
+    _check_documented("/api/v1/silences", "post", created)
+    body = created.json()
+    # No startsAt: it starts now (10:00), so it is active; the matchers come back in canonical form.
+    assert body == {"id": "s1", "matchers": ['alertname="CircuitDown"', 'circuit=~"GZ-.*"'],
+                    "startsAt": "2025-03-01T10:00:00+08:00", "endsAt": "2025-03-01T12:00:00+08:00",
+                    "createdBy": "wang.wei", "comment": "fibre cutover CR-1024",
+                    "updatedAt": "2025-03-01T10:00:00+08:00", "status": {"state": "active"}}
+    later = api.post("/api/v1/silences", json={**SILENCE, "startsAt": "2025-03-01T11:00:00+08:00",
+                                               "matchers": ["circuit = GZ-SDH-1"]})
+    assert later.json()["status"] == {"state": "pending"} and later.json()["matchers"] == ['circuit="GZ-SDH-1"']
+    listed = api.get("/api/v1/silences")
+    _check_documented("/api/v1/silences", "get", listed)
+    assert [s["id"] for s in listed.json()["silences"]] == ["s1", "s2"]
+
+    expired = api.http.delete("/api/v1/silences/s1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert expired.status_code == 200
+    _check_documented("/api/v1/silences/{id}", "delete", expired)
+    assert expired.json()["endsAt"] == "2025-03-01T10:00:00+08:00" and expired.json()["status"]["state"] == "expired"
+    again = api.http.delete("/api/v1/silences/s1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert again.json() == expired.json()  # expiring twice changes nothing
+    missing = api.http.delete("/api/v1/silences/nope", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert missing.status_code == 404 and "nope" in missing.json()["errors"][0]["message"]
+    _check_documented("/api/v1/silences/{id}", "delete", missing)
+
+
+def test_silence_writes_need_the_token(serve):
+    api = serve()
+    assert api.post("/api/v1/silences", token=None, json=SILENCE).status_code == 401
+    assert api.http.delete("/api/v1/silences/s1").status_code == 401
+    assert api.post("/api/v1/silences", token="wrong", json=SILENCE).status_code == 401
+    assert api.backend.silence_list == []
+    refused = serve(token_file=None).post("/api/v1/silences", token="anything", json=SILENCE)
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    ({"matchers": ['circuit=~"GZ-(.*"']}, "matchers[0]", "bad regular expression"),
+    ({"matchers": ["circuit GZ-1"]}, "matchers[0]", "expected a matcher"),
+    ({"matchers": ['circuit="GZ-1"', 7]}, "matchers[1]", "expected a string"),
+    ({"matchers": []}, "matchers", "non-empty list"),
+    ({"matchers": 'circuit="GZ-1"'}, "matchers", "non-empty list"),
+    ({"matchers": ['team!="noc"']}, "matchers", "must not match an empty value"),
+    ({"startsAt": "2025-03-01T13:00:00+08:00"}, "endsAt", "after `startsAt`"),
+    ({"startsAt": "2025-03-01T12:00:00+08:00"}, "endsAt", "after `startsAt`"),
+    ({"endsAt": "2025-03-01T12:00:00"}, "endsAt", "no UTC offset"),
+    ({"endsAt": None}, "endsAt", "ISO 8601"),
+    ({"startsAt": "soon"}, "startsAt", "not an ISO 8601 time"),
+    ({"endsAt": "2025-03-01T09:00:00+08:00"}, "endsAt", "already passed"),
+    ({"createdBy": " "}, "createdBy", "non-empty string"),
+    ({"comment": None}, "comment", "non-empty string"),
+    ({"id": "mine"}, "id", "not a field of a silence"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_bad_silence_is_400_naming_the_field(serve, change, field, words):
+    api = serve()
+    body = {k: v for k, v in {**SILENCE, **change}.items() if v is not None}
+    response = api.post("/api/v1/silences", json=body)
+    assert response.status_code == 400
+    _check_documented("/api/v1/silences", "post", response)
+    errors = response.json()["errors"]
+    assert [e.get("field") for e in errors] == [field], errors
+    assert words in errors[0]["message"] and f"`{field}`" in errors[0]["message"]
+    assert api.backend.silence_list == []
+
+
+def test_every_silence_problem_is_reported_at_once(serve):
+    api = serve()
+    response = api.post("/api/v1/silences", json={"matchers": ["x"], "endsAt": "later"})
+    assert sorted(e["field"] for e in response.json()["errors"]) == ["comment", "createdBy", "endsAt", "matchers[0]"]
+    assert api.post("/api/v1/silences", json=["not", "an", "object"]).status_code == 400
+    assert "not valid JSON" in api.post("/api/v1/silences", content=b"{",
+                                        headers={"Content-Type": "application/json"}).json()["errors"][0]["message"]
+
+
 # --- the OpenAPI document ---------------------------------------------------------------------------------------
 
 
@@ -418,10 +525,12 @@ def test_every_served_route_is_documented_and_vice_versa(serve):
 def test_every_documented_operation_answers_as_documented(serve):
     api = serve()
     api.post("/api/v1/events", json=GOOD)
+    sid = api.post("/api/v1/silences", json=SILENCE).json()["id"]
+    bodies: dict[tuple[str, str], Any] = {("/api/v1/events", "post"): [GOOD2], ("/api/v1/silences", "post"): SILENCE}
     for path, method in sorted(_documented_operations()):
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        body = [GOOD2] if path == "/api/v1/events" else None
-        response = api.http.request(method.upper(), path, headers=headers, json=body)
+        body = bodies.get((path, method))
+        response = api.http.request(method.upper(), path.replace("{id}", sid), headers=headers, json=body)
         assert response.status_code < 300, (path, method, response.status_code)
         _check_documented(path, method, response)
 
@@ -453,7 +562,7 @@ def test_every_write_is_documented_with_bearer_security():
     doc = openapi_document()
     for path, method in _documented_operations():
         operation = doc["paths"][path][method]
-        if method == "post":
+        if method in ("post", "delete"):
             assert operation["security"] == [{"bearerAuth": []}], path
             assert "401" in operation["responses"], path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -272,3 +273,48 @@ def test_the_inventory_sync_job_follows_an_edited_inventory_file(home: Path):
         assert "GZ-NEW-000001" in circuits()  # the running set is kept
     finally:
         running.stop(signal.SIGKILL)
+
+
+def test_silence_command_adds_lists_and_expires_and_silences_survive_a_restart(home: Path):
+    first = Daemon(home)
+    cfg = home / "monitord.yaml"
+    port = first.url.rsplit(":", 1)[1]
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("127.0.0.1:0", f"127.0.0.1:{port}"), encoding="utf-8")
+
+    def silence(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitord.cli", "silence", *args, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=30, check=False)
+
+    try:
+        start = datetime.now(UTC) + timedelta(hours=1)
+        added = silence("add", 'alertname="CircuitDown"', 'circuit=~"GZ-.*"', "--start", iso(start),
+                        "--duration", "2h", "--author", "wang.wei", "--comment", "cutover CR-1024")
+        assert added.returncode == 0, added.stderr
+        sid = added.stdout.strip()
+        bad = silence("add", 'circuit=~"GZ-(.*"', "--duration", "1h", "--comment", "x")
+        assert bad.returncode == 2 and "`matchers[0]`: bad regular expression" in bad.stderr
+        listed = silence("list")
+        assert listed.returncode == 0 and listed.stdout.split()[:2] == [sid, "pending"], listed.stdout
+        # The rules' zone (+08:00); the end is the start plus the 2h duration.
+        got = json.loads(first.request("GET", "/api/v1/silences")[1])["silences"]
+        assert datetime.fromisoformat(got[0]["endsAt"]) == start + timedelta(hours=2)
+        assert got[0]["endsAt"].endswith("+08:00") and got[0]["createdBy"] == "wang.wei"
+        assert first.stop() == 0
+    finally:
+        if first.proc.poll() is None:
+            first.stop(signal.SIGKILL)
+
+    second = Daemon(home)
+    try:
+        port = second.url.rsplit(":", 1)[1]
+        cfg.write_text(re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", cfg.read_text(encoding="utf-8")),
+                       encoding="utf-8")
+        assert silence("list").stdout.split()[:2] == [sid, "pending"]  # stored, so a restart keeps it
+        expired = silence("expire", sid)
+        assert expired.returncode == 0 and expired.stdout.startswith(f"{sid}: expired at "), expired.stderr
+        assert silence("list").stdout == ""  # expired ones only with --all
+        assert silence("list", "--all").stdout.split()[:2] == [sid, "expired"]
+        unknown = silence("expire", "no-such-id")
+        assert unknown.returncode == 2 and "no silence with id 'no-such-id'" in unknown.stderr
+    finally:
+        second.stop(signal.SIGKILL)

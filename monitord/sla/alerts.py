@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from monitord.domain import AlertKey, AlertPlan, Circuit, Condition, Labels, Ticket
+from monitord.maintenance import device_of, occurrences_of
 from monitord.sla.availability import (
     FOREVER,
     Month,
@@ -27,6 +28,7 @@ from monitord.sla.availability import (
     month_availability,
     outage_spans,
     ticket_spans,
+    union,
 )
 from monitord.sla.clocks import Clock, clock_start, ticket_clocks
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, Facts, Subject
@@ -74,6 +76,8 @@ class SlaPlanner:
         if base is None:
             base = self._base[circuit.id] = {"circuit": circuit.id, "customer": circuit.customer,
                                              "sla_class": circuit.sla_class.value}
+            if device := device_of(circuit):
+                base["device"] = device  # so that the device's DeviceUnreachable can inhibit them (equal: [device])
         return tuple(sorted({**base, "severity": severity, **extra}.items()))
 
     def clocks(self, ticket_id: str) -> list[Clock]:
@@ -106,8 +110,39 @@ class SlaPlanner:
                 excluded.extend(spans)
             else:
                 ticket_out.extend(spans)
-        return outage_spans(ticket_out, monitoring_spans(obs), excluded,
+        observed = monitoring_spans(obs)
+        if recurring := self.facts.recurring.get(circuit_id):
+            chosen = (ticket_out if basis is not OutageBasis.MONITORING else []) + (
+                observed if basis is not OutageBasis.TICKETS else [])
+            if chosen:
+                lo, hi = self._window_range(chosen, since)
+                excluded.extend(occurrences_of(recurring, lo, hi, self.policy.tz))
+        return outage_spans(ticket_out, observed, excluded,
                             basis is not OutageBasis.MONITORING, basis is not OutageBasis.TICKETS)
+
+    def _window_range(self, spans: list[Span], since: datetime | None) -> tuple[datetime, datetime]:
+        """The range over which recurring windows are expanded for these outage spans.
+
+        From the first outage on, to the end of the local month of the latest finite
+        instant (a start, an end, or ``since``): every month anyone measures these
+        spans in, an open outage's current month included; a later month is planned
+        again when it starts (``replan_at``), with ``since`` moved into it.
+        """
+        tz = self.policy.tz
+        lo = min(s for s, _ in spans)
+        if since is not None:
+            lo = max(lo, since)
+        latest = max([since or lo, *(s for s, _ in spans), *(e for _, e in spans if e < FOREVER)])
+        return lo, Month.of(latest, tz).bounds(tz)[1]
+
+    def maintenance(self, circuit_id: str, lo: datetime, hi: datetime) -> list[Span]:
+        """A circuit's maintenance (its own and its device's windows, recurring ones expanded) inside [lo, hi).
+
+        Disjoint and sorted; what availability leaves out of downtime.
+        """
+        one_off = [(s, e) for s, e in self.facts.maintenance.get(circuit_id, ()) if s < hi and e > lo]
+        spans = one_off + occurrences_of(self.facts.recurring.get(circuit_id, ()), lo, hi, self.policy.tz)
+        return [(max(s, lo), min(e, hi)) for s, e in union(spans)]
 
     def availability(self, circuit_id: str, month: Month, now: datetime) -> MonthAvailability:
         """A circuit's availability in ``month`` as of ``now``."""

@@ -11,6 +11,7 @@ import bisect
 from collections import defaultdict
 
 from monitord.domain import Event, Inventory, Observation, Ticket, TicketEvent, TicketEventType, TicketSource
+from monitord.maintenance import circuit_windows
 from monitord.sla.availability import Span
 from monitord.sla.clocks import TicketError, fold
 
@@ -37,9 +38,12 @@ class Facts:
         self.tickets: dict[str, Ticket] = {}
         self.circuit_tickets: dict[str, list[Ticket]] = defaultdict(list)
         self.observations: dict[str, list[Observation]] = defaultdict(list)
+        # Per circuit, its own windows and its device's: one-off as spans, recurring as rules the
+        # planner expands in the policy's time zone over the range it looks at.
+        one_off, self.recurring = circuit_windows(inventory)
         self.maintenance: dict[str, list[Span]] = defaultdict(list)
-        for w in inventory.maintenance:
-            self.maintenance[w.circuit].append((w.start, w.end))
+        for cid, windows in one_off.items():
+            self.maintenance[cid] = [(w.start, w.end) for w in windows]
 
     def rebased(self, inventory: Inventory) -> Facts:
         """The same tickets and observations indexed for a new inventory that keeps every circuit.

@@ -7,14 +7,23 @@ Shape (the `monitord evaluate --inventory` contract)::
     circuits:
       - {id, customer, service, sla_class, vpn?, a_end?, z_end?,
          monitor?: {host, port?, ifindex | ifname}}
-    maintenance:
-      - {circuit, start, end}
+    maintenance:                       # each names a circuit, or a device ("host:port") for all its circuits
+      - {circuit | device, start, end, comment?}                       # one-off
+      - {circuit | device, weekly: {days: [sun], at: "02:00", duration: 4h}, from?, until?, comment?}
+      - {circuit | device, monthly: {days: [1], at: "01:00", duration: 2h}, from?, until?, comment?}
+
+A recurring window's ``at`` is a local time in the rules' time zone (see
+``monitord.maintenance``); weekdays are ``mon`` .. ``sun``; a day of the month
+past a shorter month's end means its last day. ``from`` / ``until`` bound the
+occurrences' starts.
 
 Every problem is reported with file, line and key, all at once.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +35,11 @@ from monitord.domain import (
     MaintenanceWindow,
     Monitor,
     Person,
+    Recurrence,
+    RecurringWindow,
     SlaClass,
 )
+from monitord.maintenance import WEEKDAYS, device_of
 from monitord.yamldoc import Problems, Section
 
 
@@ -59,20 +71,133 @@ def inventory_from(doc: Section) -> Inventory:
             if circ.id in circuits:
                 c.error(f"duplicate circuit id {circ.id!r}")
             circuits[circ.id] = circ
-    windows = []
+    devices = {device_of(c) for c in circuits.values() if c.monitor is not None}
+    windows: list[MaintenanceWindow] = []
+    recurring: list[RecurringWindow] = []
     for m in _list(doc, "maintenance"):
-        m.only("circuit", "start", "end", "comment")
-        circuit, start, end = (_req(m, k) for k in ("circuit", "start", "end"))
-        cid = circuit.text() if circuit else None
+        window = _maintenance(m, declared["circuits"], devices)
+        if window is None or not (window.device or window.circuit in circuits):
+            continue  # a circuit declared but invalid: reported where it is declared
+        if isinstance(window, RecurringWindow):
+            recurring.append(window)
+        else:
+            windows.append(window)
+    return Inventory(customers, circuits, tuple(windows), tuple(recurring))
+
+
+_MAINTENANCE_KEYS = ("circuit", "device", "start", "end", "weekly", "monthly", "from", "until", "comment")
+_LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _maintenance(m: Section, circuits: set[str], devices: set[str]) -> MaintenanceWindow | RecurringWindow | None:
+    """One entry of ``maintenance:``: a one-off or a recurring window of a circuit or a device."""
+    if not m.is_mapping():
+        m.error("expected a mapping with circuit or device, and start/end, weekly or monthly")
+        return None
+    m.only(*_MAINTENANCE_KEYS)
+    circuit, device = _window_subject(m, circuits, devices)
+    comment = (c.text() or "") if (c := m.get("comment")) else ""
+    kinds = [k for k in ("weekly", "monthly") if m.get(k) is not None]
+    if m.get("start") is not None or m.get("end") is not None or not kinds:
+        for k in kinds + [k for k in ("from", "until") if m.get(k) is not None]:
+            m.child(k, None).error("a one-off window has start and end only; a recurring one has weekly or monthly")
+        start, end = (_req(m, k) for k in ("start", "end"))
         s, e = (start.instant() if start else None), (end.instant() if end else None)
-        if cid is not None and cid not in declared["circuits"]:
-            assert circuit is not None
-            circuit.error(f"unknown circuit {cid!r}")
         if s and e and e <= s:
             m.error("end must be after start")
-        elif cid in circuits and s and e:
-            windows.append(MaintenanceWindow(cid, s, e))
-    return Inventory(customers, circuits, tuple(windows))
+            return None
+        if circuit is None or s is None or e is None or kinds:
+            return None
+        return MaintenanceWindow(circuit, s, e, device, comment)
+    if len(kinds) > 1:
+        m.child("monthly", None).error("give one of weekly or monthly")
+        return None
+    every = Recurrence(kinds[0])
+    spec = _recurrence(m.get(kinds[0]), every)  # type: ignore[arg-type]
+    bounds = [(b.instant() if (b := m.get(k)) else None) for k in ("from", "until")]
+    since, until = bounds
+    if since and until and until <= since:
+        m.child("until", None).error("until must be after from")
+        return None
+    bad_bound = any(m.get(k) is not None and b is None for k, b in zip(("from", "until"), bounds, strict=True))
+    if circuit is None or spec is None or bad_bound:
+        return None
+    days, at, duration = spec
+    return RecurringWindow(circuit, device, every, days, at, duration, since, until, comment)
+
+
+def _window_subject(m: Section, circuits: set[str], devices: set[str]) -> tuple[str | None, str]:
+    """``(circuit, "")`` or ``("", device)``; circuit None when the subject is missing or unknown."""
+    c_sec, d_sec = m.get("circuit"), m.get("device")
+    if (c_sec is None) == (d_sec is None):
+        m.error("give exactly one of circuit or device (host:port)")
+        return None, ""
+    if c_sec is not None:
+        cid = c_sec.text()
+        if cid is not None and cid not in circuits:
+            c_sec.error(f"unknown circuit {cid!r}")
+            return None, ""
+        return cid, ""
+    assert d_sec is not None
+    dev = d_sec.text()
+    if dev is None:
+        return None, ""
+    if dev not in devices:
+        d_sec.error(f"no circuit is monitored on device {dev!r} (write it as host:port, e.g. 10.0.0.1:161)")
+        return None, ""
+    return "", dev
+
+
+def _recurrence(sec: Section, every: Recurrence) -> tuple[tuple[int, ...], time, timedelta] | None:
+    """``{days, at, duration}`` of a weekly or monthly window."""
+    if not sec.is_mapping():
+        sec.error('expected a mapping like {days: [sun], at: "02:00", duration: 4h}')
+        return None
+    sec.only("days", "at", "duration")
+    days_sec, at_sec, dur_sec = (_req(sec, k) for k in ("days", "at", "duration"))
+    days: list[int] = []
+    entries = days_sec.entries() if days_sec else []
+    if days_sec is not None and isinstance(days_sec.value, list) and not entries:
+        days_sec.error("expected at least one day")
+    for d in entries:
+        day = _weekday(d) if every is Recurrence.WEEKLY else _month_day(d)
+        if day is not None and day not in days:
+            days.append(day)
+    at = _local_time(at_sec) if at_sec else None
+    duration = dur_sec.duration() if dur_sec else None
+    period = timedelta(days=7) if every is Recurrence.WEEKLY else timedelta(days=28)
+    if duration is not None and not timedelta(0) < duration < period:
+        assert dur_sec is not None
+        dur_sec.error(f"expected a duration above 0 and under {period.days}d (shorter than the shortest period)")
+        duration = None
+    if len(days) != len(entries) or not days or at is None or duration is None:
+        return None
+    return tuple(sorted(days)), at, duration
+
+
+def _weekday(sec: Section) -> int | None:
+    name = sec.value.lower() if isinstance(sec.value, str) else None
+    if name not in WEEKDAYS:
+        sec.error(f"expected a weekday ({', '.join(WEEKDAYS)}), got {sec.value!r}")
+        return None
+    return WEEKDAYS.index(name)
+
+
+def _month_day(sec: Section) -> int | None:
+    day = sec.integer(minimum=1)
+    if day is not None and day > 31:
+        sec.error(f"expected a day of the month 1..31, got {day}")
+        return None
+    return day
+
+
+def _local_time(sec: Section) -> time | None:
+    # YAML 1.1 reads an unquoted 2:00 as the number 120 (base 60): ask for quotes instead of guessing.
+    m = _LOCAL_TIME.match(sec.value) if isinstance(sec.value, str) else None
+    if m is None:
+        sec.error(f'expected a local time like "02:00" (quoted), got {sec.value!r}')
+        return None
+    return time(int(m.group(1)), int(m.group(2)))
 
 
 def _ids(doc: Section, key: str) -> set[str]:

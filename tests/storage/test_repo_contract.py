@@ -29,6 +29,7 @@ from monitord.domain import (
     Observation,
     ObservationType,
     Person,
+    Silence,
     SlaClass,
     TicketEvent,
     TicketEventType,
@@ -361,3 +362,53 @@ def test_sqlite_pragmas_are_in_effect(tmp_path) -> None:
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     finally:
         repo.close()
+
+
+# silences ------------------------------------------------------------------------------------------
+
+
+def a_silence(sid: str, start: datetime, end: datetime, *matchers: str) -> Silence:
+    return Silence(sid, matchers or ('alertname="CircuitDown"', 'circuit=~"GZ-.*"'), start, end, "王工",
+                   "割接期间 cutover", start - timedelta(minutes=5))
+
+
+def test_silences_round_trip_ordered_by_start(repo: Repository) -> None:
+    later = a_silence("b", at(12), at(13), 'device="10.0.0.1:161"')
+    earlier = a_silence("a", at(9), at(11))
+    repo.add_silence(later)
+    repo.add_silence(earlier)
+    assert repo.silences() == [earlier, later]
+    got = repo.silences()[0]
+    assert got.starts_at == at(9) and got.starts_at.utcoffset() == timedelta(0)  # the same instant, in UTC
+    assert got.matchers == ('alertname="CircuitDown"', 'circuit=~"GZ-.*"')
+
+
+def test_a_silence_id_is_stored_once(repo: Repository) -> None:
+    repo.add_silence(a_silence("a", at(9), at(11)))
+    with pytest.raises(ValueError, match="already stored"):
+        repo.add_silence(a_silence("a", at(10), at(12)))
+    assert [s.starts_at for s in repo.silences()] == [at(9)]
+
+
+def test_silences_ended_after_an_instant(repo: Repository) -> None:
+    over, running, coming = a_silence("a", at(8), at(9)), a_silence("b", at(9), at(11)), a_silence("c", at(12), at(13))
+    for s in (over, running, coming):
+        repo.add_silence(s)
+    # At 10:00 "a" has ended; one ending exactly at the instant is over too ([start, end)).
+    assert repo.silences(ended_after=at(10)) == [running, coming]
+    assert repo.silences(ended_after=at(11)) == [coming]
+
+
+def test_expiring_ends_a_silence_now_and_twice_changes_nothing(repo: Repository) -> None:
+    repo.add_silence(a_silence("a", at(9), at(11)))
+    repo.add_silence(a_silence("b", at(12), at(13)))
+    now = at(10)
+    active = repo.expire_silence("a", now)
+    assert active is not None
+    assert (active.starts_at, active.ends_at, active.updated_at) == (at(9), now, now)
+    # A pending silence expired before it starts: it starts and ends now (it never mutes anything).
+    pending = repo.expire_silence("b", now)
+    assert pending is not None and (pending.starts_at, pending.ends_at) == (now, now)
+    assert repo.expire_silence("a", at(10, 30)) == active  # already over: unchanged
+    assert repo.silences() == [active, pending]
+    assert repo.expire_silence("nope", now) is None
