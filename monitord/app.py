@@ -6,6 +6,13 @@ is planned as of now (deadlines that passed while the daemon was down fire
 with their true instants), and every alert transition is stored before it is
 acted on. A transition already stored (same alert, same instant) is not new,
 so a restart never repeats one.
+
+Alerting follows the transitions: new firing and resolved alerts go to the
+dispatcher (route, group, mute), the notices it says are due are written to
+the outbox in the same transaction as the transitions, and the outbox sends
+them on the event loop. At start-up the dispatcher takes the alerts still
+firing and the notification log (what each group was last told), and the
+outbox sends again whatever was written and not sent.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from monitord import api, exporter
+from monitord.alerting import messages
+from monitord.alerting.dispatch import Dispatcher, LogEntry, Muter
+from monitord.alerting.mute import Silences
+from monitord.alerting.notice import Notice
+from monitord.alerting.notify import Notifiers, NotifyStats
+from monitord.alerting.outbox import Outbox, OutboxEntry, entries
+from monitord.alerting.route import Router
 from monitord.config import Settings, load_settings
+from monitord.config.alerting import AlertingSettings, ReceiverSettings, RouteSettings
 from monitord.domain import (
     Alert,
     AlertKey,
@@ -33,6 +49,8 @@ from monitord.domain import (
     Event,
     Inventory,
     ObservationType,
+    Silence,
+    Ticket,
     TicketEvent,
     TicketEventType,
     TicketSource,
@@ -61,6 +79,7 @@ class Loaded:
     settings: Settings
     policy: SlaPolicy
     inventory: Inventory
+    router: Router | None = None  # the routing tree, when the config has an alerting: section
 
 
 def load(config: Path | str) -> Loaded:
@@ -81,7 +100,8 @@ def load(config: Path | str) -> Loaded:
             problems.extend(exc.problems)
     if problems or policy is None or inventory is None:
         raise InputError(problems)
-    return Loaded(settings, policy, inventory)
+    router = Router(settings.alerting, inventory.customers.get) if settings.alerting else None
+    return Loaded(settings, policy, inventory, router)
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,10 @@ class IngestResult:
 
 
 DEVICE = "device"
+PROACTIVE = "proactive"  # subject kind: a ticket monitoring opened, whose customer is told proactively
+PROACTIVE_NOTICE = "ProactiveNotice"
+"""The alert that tells an AAA customer's contact of a fault monitoring found (while the ticket is open)."""
+PROACTIVE_SEVERITY = "info"  # a message to the customer, not a page for the NOC
 
 
 class State:
@@ -115,17 +139,36 @@ class State:
         self.planner = SlaPlanner(loaded.policy, self.facts)
         self.engine = Engine(self._plan)
         subjects = startup_subjects(self.facts, loaded.policy, now)
+        subjects += [(PROACTIVE, s[1]) for s in subjects if s[0] == TICKET]
         subjects += [(DEVICE, d) for d in self.reachability.spans]
         self.startup = self.engine.update(subjects, now)
 
     def _plan(self, subject: Subject, now: datetime) -> AlertPlan:
-        """Device subjects are planned here; every other one by the SLA planner."""
+        """Device and proactive-notice subjects are planned here; every other one by the SLA planner."""
+        if subject[0] == PROACTIVE:
+            return self._proactive(subject[1])
         if subject[0] != DEVICE:
             return self.planner(subject, now)
         policy = self.loaded.policy
         severity = policy.defaults_severity("device_unreachable")
         key = AlertKey(policy.alert_names.device_unreachable, (("device", subject[1]), ("severity", severity)))
         return AlertPlan({key: list(self.reachability.spans.get(subject[1], []))})
+
+    def _proactive(self, ticket_id: str) -> AlertPlan:
+        """``ProactiveNotice`` of a ticket monitoring opened on a circuit whose class tells the customer.
+
+        It fires once, when the ticket is reported, and resolves when the circuit is restored (or the
+        ticket closed): the routing tree sends it to the customer's contact (``demo/alerting.yaml``).
+        """
+        t = self.facts.tickets.get(ticket_id)
+        circuit = self.loaded.inventory.circuits.get(t.circuit) if t is not None else None
+        if t is None or circuit is None or t.source is not TicketSource.MONITORING:
+            return AlertPlan({})
+        if not self.loaded.policy.classes[circuit.sla_class].proactive_notice:
+            return AlertPlan({})
+        ends = [e for e in (t.restored, t.closed) if e is not None]
+        labels = self.planner.labels(circuit, PROACTIVE_SEVERITY, ticket=t.id)
+        return AlertPlan({AlertKey(PROACTIVE_NOTICE, labels): [(t.reported, min(ends) if ends else None)]})
 
 
 def stored_facts(inventory: Inventory, repo: Repository) -> Facts:
@@ -163,10 +206,17 @@ def startup_subjects(facts: Facts, policy: SlaPolicy, now: datetime) -> list[Sub
 
 
 class Daemon:
-    """The running daemon's core: ingest events, advance time, reload; every change stored first."""
+    """The running daemon's core: ingest events, advance time, reload; every change stored first.
 
-    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
+    ``send`` takes the outbox entries each change wrote (``Outbox.submit`` in
+    the running daemon); until one is set they are kept in ``outgoing``.
+    """
+
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime, muter: Muter | None = None) -> None:
         self.repo = repo
+        self.muter = muter
+        self.outgoing: list[OutboxEntry] = []
+        self.send: Callable[[list[OutboxEntry]], None] = self.outgoing.extend
         # Alerts already stored, by identity -> resolved_at: what a restart must not repeat.
         self._stored = {(a.name, a.key.labels, a.fired_at): a.resolved_at for a in repo.alerts()}
         self.reachability = Reachability()
@@ -178,7 +228,11 @@ class Daemon:
         self.reload_ok = True
         self.reload_errors: list[str] = []
         self.notices: list[Transition] = []  # new transitions, for the alerting layer to send
-        self._persist(self.state.startup)
+        self.dispatcher = self._dispatcher(loaded.router)
+        for key, payload in repo.last_notices():  # what each group was last told, so nothing repeats early
+            self.dispatcher.remember(key, Notice.from_json(payload))
+        self.dispatcher.take(self.state.engine.firing(), now)  # fired before a restart: grouped, not re-told
+        self._persist(self.state.startup, now)
 
     @property
     def loaded(self) -> Loaded:
@@ -200,8 +254,9 @@ class Daemon:
         subjects: dict[Subject, None] = {}
         for event in sorted(new, key=lambda e: e.at):
             subjects.update(dict.fromkeys(self.state.facts.apply(event)))
+        subjects.update(dict.fromkeys([(PROACTIVE, s[1]) for s in subjects if s[0] == TICKET]))
         moved += engine.update(subjects, clock)
-        self._persist(moved)
+        self._persist(moved, clock)
         return IngestResult(new=len(new), duplicates=len(events) - len(new))
 
     def ingest_each(self, events: Sequence[Event], now: datetime) -> IngestResult:
@@ -232,7 +287,8 @@ class Daemon:
         device = f"{poll.target.host}:{poll.target.port}"
         if self.reachability.observe(device, poll.reachable, at):
             engine = self.state.engine
-            self._persist(engine.update([(DEVICE, device)], max(at, engine.now) if engine.now else at))
+            clock = max(at, engine.now) if engine.now else at
+            self._persist(engine.update([(DEVICE, device)], clock), clock)
         if not poll.reachable:
             return
         events: list[Event] = []
@@ -243,10 +299,8 @@ class Daemon:
             events.append(obs)
             if obs.type is ObservationType.DOWN and not self._open_ticket(circuit):
                 ticket = f"MON-{circuit}-{at.astimezone(UTC):%Y%m%d%H%M%S}"
+                # For a class with proactive_notice (AAA) the ticket fires ProactiveNotice (State._proactive).
                 events.append(TicketEvent(at, TicketEventType.REPORTED, ticket, circuit, TicketSource.MONITORING))
-                if self.loaded.policy.classes[self.loaded.inventory.circuits[circuit].sla_class].proactive_notice:
-                    # The customer's contact is told proactively (AAA); sending it is the notifier's job.
-                    log.info("proactive notice due to the customer of %s (ticket %s)", circuit, ticket)
         if events:
             self.ingest(events, at)
 
@@ -255,12 +309,13 @@ class Daemon:
                    for t in self.state.facts.circuit_tickets.get(circuit, ()))
 
     def tick(self, now: datetime) -> None:
-        """Apply everything due by ``now`` (the scheduler's timer job)."""
-        self._persist(self.state.engine.advance(now))
+        """Apply everything due by ``now``: alert deadlines and notices (the scheduler's timer job)."""
+        self._persist(self.state.engine.advance(now), now)
 
     def next_instant(self) -> datetime | None:
-        """When the next tick is due."""
-        return self.state.engine.next_instant()
+        """When the next tick is due: the earlier of the engine's next deadline and the next group due."""
+        instants = [t for t in (self.state.engine.next_instant(), self.dispatcher.next_instant()) if t is not None]
+        return min(instants, default=None)
 
     def reload(self, config: Path | str, now: datetime) -> list[str]:
         """Build a new state from the files and swap it in; on any problem keep the old one.
@@ -284,7 +339,12 @@ class Daemon:
         self.state = state
         self.debouncer.polls = loaded.settings.snmp.debounce_polls
         self.reload_ok, self.reload_errors = True, []
-        self._persist(state.startup)
+        # The new tree regroups what is firing; the log and the resolutions not yet told carry over.
+        before = self.dispatcher
+        self.dispatcher = self._dispatcher(loaded.router, before.log)
+        self.dispatcher.take([s for s in before.alerts() if s.resolved_at is not None], now)
+        self.dispatcher.take(state.engine.firing(), now)
+        self._persist(state.startup, now)
         return []
 
     # queries ----------------------------------------------------------------
@@ -292,7 +352,42 @@ class Daemon:
         """Alerts firing now."""
         return self.state.engine.firing()
 
+    def notice_details(self, name: str, labels: Mapping[str, str], fired_at: datetime,
+                       now: datetime) -> dict[str, str]:
+        """What a message about an alert shows beyond its labels (``NoticeAlert.details``), from the facts.
+
+        The keys are ``alerting.messages``' ``DETAIL_*``: the customer's name, level and account
+        manager, the circuit's service and ends, the ticket's stage, and for an alert of a ticket's
+        deadline that deadline and its kind (a message tells how late from it and its own instant).
+        """
+        state = self.state
+        inventory, tz = state.loaded.inventory, state.loaded.policy.tz
+        out: dict[str, str] = {}
+        if (customer := inventory.customers.get(labels.get("customer", ""))) is not None:
+            am = customer.account_manager
+            out[messages.DETAIL_CUSTOMER_NAME] = customer.name
+            out[messages.DETAIL_CUSTOMER_LEVEL] = customer.level.value
+            out[messages.DETAIL_ACCOUNT_MANAGER] = f"{am.name} {am.phone}".strip()
+        if (circuit := inventory.circuits.get(labels.get("circuit", ""))) is not None:
+            out[messages.DETAIL_SERVICE] = circuit.service
+            out[messages.DETAIL_A_END], out[messages.DETAIL_Z_END] = circuit.a_end, circuit.z_end
+        ticket = state.facts.tickets.get(labels.get("ticket", ""))
+        if ticket is None:
+            return out
+        out[messages.DETAIL_TICKET_STAGE] = ticket_stage(ticket)
+        for clock in state.planner.clocks(ticket.id):
+            due = clock.deadline.due
+            if due is not None and name in clock.rule.alerts.values():
+                out[messages.DETAIL_DEADLINE] = due.astimezone(tz).isoformat()
+                out[messages.DETAIL_DEADLINE_KIND] = clock.deadline.kind.value
+                break
+        return out
+
     # internals --------------------------------------------------------------
+    def _dispatcher(self, router: Router | None, log: Mapping[str, LogEntry] | None = None) -> Dispatcher:
+        """A dispatcher for ``router`` (None without an alerting section: it sends nothing)."""
+        return Dispatcher(router, self.muter, self.notice_details, log)
+
     def _check(self, events: Sequence[Event]) -> list[Rejected]:
         facts, circuits = self.state.facts, self.loaded.inventory.circuits
         reported = {e.ticket for e in events if isinstance(e, TicketEvent) and e.type is TicketEventType.REPORTED}
@@ -308,9 +403,13 @@ class Daemon:
                 out.append(Rejected(i, f"ticket {e.ticket!r} has not been reported"))
         return out
 
-    def _persist(self, transitions: Iterable[Transition]) -> None:
-        """Store every fired or resolved alert (one transaction); keep the ones not stored before as notices."""
+    def _persist(self, transitions: Iterable[Transition], now: datetime) -> None:
+        """Store every fired or resolved alert and the notices due by ``now`` (one transaction), then send them.
+
+        The transitions not stored before are new: kept in ``notices`` and handed to the dispatcher.
+        """
         changed: dict[int, Alert] = {}
+        new: list[Alert] = []
         for tr in transitions:
             if tr.new not in (AlertState.FIRING, AlertState.RESOLVED):
                 continue
@@ -324,18 +423,43 @@ class Daemon:
             if tr.new is AlertState.FIRING and known:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
+            new.append(alert)
             when = tr.at.astimezone(self.loaded.policy.tz).isoformat() if tr.at else "?"
             log.info("alert %s %s at %s %s", alert.name, tr.new.value, when, dict(alert.key.labels))
-        self.repo.record_alerts(changed.values())
+        self.dispatcher.take(new, now)
+        alerting = self.loaded.settings.alerting
+        outbox = entries(self.dispatcher.due(now), alerting.receivers, now) if alerting else []
+        self.repo.record_alerts(changed.values(), outbox)
+        if outbox:
+            self.send(outbox)
+
+
+def ticket_stage(ticket: Ticket) -> str:
+    """The ``TicketEventType`` value of a ticket's latest step (reported, dispatched, ..., paused, resumed, closed)."""
+    steps: list[tuple[datetime, str]] = [(ticket.reported, "reported")]
+    for stage in ("dispatched", "accepted", "restored", "confirmed", "report_sent", "closed"):
+        if (at := getattr(ticket, stage)) is not None:
+            steps.append((at, stage))
+    for start, end in ticket.pauses:
+        steps.append((start, "paused"))
+        if end is not None:
+            steps.append((end, "resumed"))
+    return sorted(steps, key=lambda s: s[0])[-1][1]  # stable: of steps at one instant, the later one
+
+
+_NO_ALERTING = AlertingSettings(RouteSettings(receiver="none"), {})
+"""The settings of a config without ``alerting:``, for the notifier factory (which then builds nothing)."""
 
 
 class DaemonBackend:
     """The HTTP API's view of the daemon (``api.Backend``)."""
 
     def __init__(self, daemon: Daemon, timer: Timer, config: Path, clock: Callable[[], datetime],
-                 notifier: Notifier, ticket_dbs: TicketDbPolls | None = None) -> None:
+                 notifier: Notifier, ticket_dbs: TicketDbPolls | None = None, outbox: Outbox | None = None,
+                 notify_stats: NotifyStats | None = None) -> None:
         self.daemon, self.timer, self.config, self.clock, self.notifier = daemon, timer, config, clock, notifier
         self.ticket_dbs = ticket_dbs
+        self.outbox, self.notify_stats = outbox, notify_stats
         self.followers: list[Callable[[Loaded], None]] = []  # jobs that follow a successful reload
         if ticket_dbs is not None:
             self.followers.append(lambda new: ticket_dbs.reload(new.settings.ticket_databases))
@@ -399,9 +523,46 @@ class DaemonBackend:
     def metrics(self) -> bytes:
         """The Prometheus exposition of the current state."""
         nxt = self.daemon.next_instant()
+        outbox = self.outbox
         return exporter.exposition(lambda: exporter.Snapshot(
             self.daemon.reload_ok, self.reloaded_at.timestamp(), self.daemon.firing(),
-            nxt.timestamp() if nxt else None, self.events_total, self.ticket_dbs.stats if self.ticket_dbs else {}))
+            nxt.timestamp() if nxt else None, self.events_total, self.ticket_dbs.stats if self.ticket_dbs else {},
+            outbox.counts if outbox else {}, outbox.backlog if outbox else None,
+            self.notify_stats.snapshot() if self.notify_stats else {}))
+
+    # silences (api.Backend) -------------------------------------------------------
+    silence_set: Silences | None = None
+    """The muter's live silences; when set (where the dispatcher is wired), every add and expiry updates it."""
+
+    def silences(self) -> list[dict[str, Any]]:
+        """Every stored silence with its state now, times in the rules' zone."""
+        now, tz = self.clock(), self.daemon.loaded.policy.tz
+        return [api.silence_json(s, now, tz) for s in self.daemon.repo.silences()]
+
+    def add_silence(self, new: api.NewSilence) -> dict[str, Any]:
+        """Store a silence with a new id (its start: now, unless given); one that has already ended is refused."""
+        now = self.clock()
+        if new.ends_at <= now:
+            raise api.SilenceRejected("endsAt", f"{new.ends_at.isoformat()} has already passed")
+        silence = Silence(str(uuid.uuid4()), new.matchers, new.starts_at or now, new.ends_at, new.created_by,
+                          new.comment, now)
+        self.daemon.repo.add_silence(silence)
+        if self.silence_set is not None:
+            self.silence_set.put(silence)
+        log.info("silence %s added by %s until %s: %s (%s)", silence.id, silence.created_by,
+                 silence.ends_at.isoformat(), ", ".join(silence.matchers), silence.comment)
+        return api.silence_json(silence, now, self.daemon.loaded.policy.tz)
+
+    def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
+        """End a silence now; None when there is no such silence."""
+        now = self.clock()
+        silence = self.daemon.repo.expire_silence(silence_id, now)
+        if silence is None:
+            return None
+        if self.silence_set is not None:
+            self.silence_set.put(silence)
+        log.info("silence %s expired", silence_id)
+        return api.silence_json(silence, now, self.daemon.loaded.policy.tz)
 
 
     async def sync_inventory(self) -> None:
@@ -423,6 +584,15 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
+def _receivers(loaded: Loaded) -> Mapping[str, ReceiverSettings]:
+    return loaded.settings.alerting.receivers if loaded.settings.alerting else {}
+
+
+def _notifiers(loaded: Loaded, stats: NotifyStats, previous: Notifiers | None = None) -> Notifiers:
+    """The outbox's notifier factory for a configuration (messages in the rules' time zone)."""
+    return Notifiers(loaded.settings.alerting or _NO_ALERTING, tz=loaded.policy.tz, stats=stats, previous=previous)
+
+
 async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime] = lambda: datetime.now(UTC),
               started: Callable[[str], None] | None = None) -> None:
     """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads. Raises ``InputError`` on a bad start-up config."""
@@ -430,9 +600,21 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     repo = Repository.open(loaded.settings.storage)
     notifier = Notifier(env)
     daemon = Daemon(loaded, repo, clock())
+    stats = NotifyStats()
+    notifiers = _notifiers(loaded, stats)
+    outbox = Outbox(repo, notifiers, _receivers(loaded), clock, stats=stats)
+    # Whatever was written and not sent before (a crash, a stop mid-send, the start-up's own catch-up).
+    outbox.submit(repo.unsent_notices())
+    daemon.outgoing.clear()
+    daemon.send = outbox.submit
     timer = Timer(daemon.tick, daemon.next_instant, clock)
     ticket_dbs = TicketDbPolls(loaded.settings.ticket_databases, daemon.ingest_each, repo, clock, timer.rearm)
-    backend = DaemonBackend(daemon, timer, config, clock, notifier, ticket_dbs)
+    backend = DaemonBackend(daemon, timer, config, clock, notifier, ticket_dbs, outbox, stats)
+
+    def follow_alerting(new: Loaded) -> None:
+        nonlocal notifiers
+        notifiers = _notifiers(new, stats, notifiers)
+        outbox.reconfigure(_receivers(new), notifiers)
     http = loaded.settings.http
     settings = api.ApiSettings(http.host, http.port, http.token_file, http.auth_reads)
     server = api.ApiServer(api.build_app(backend, settings), settings)
@@ -451,7 +633,8 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         timer.rearm()
 
     groups = PollGroups(loaded.inventory, loaded.settings.snmp, poller, on_polls, clock)
-    backend.followers.append(lambda new: groups.reload(new.inventory, new.settings.snmp))
+    backend.followers += [follow_alerting,
+                          lambda new: groups.reload(new.inventory, new.settings.snmp)]
     timer.start()
     groups.add_jobs(timer.scheduler)
     ticket_dbs.add_jobs(timer.scheduler)
@@ -459,6 +642,13 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         # The interval of the first load; changing it takes a restart.
         timer.scheduler.add_job(backend.sync_inventory, "interval", seconds=loaded.settings.inventory_sync,
                                 id="inventory-sync", max_instances=1, coalesce=True)
+    # Alertmanager forgets alerts not re-sent: its notifiers re-send what fires (the shortest interval of the
+    # first load; a change takes a restart).
+    async def resend() -> None:
+        await notifiers.resend(clock())
+
+    timer.scheduler.add_job(resend, "interval", seconds=notifiers.resend_interval.total_seconds(),
+                            id="alertmanager-resend", max_instances=1, coalesce=True)
     interval = watchdog_interval(env, os.getpid())
     if interval is not None:
         # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.
@@ -474,6 +664,7 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         timer.stop()
         server.stop()
         await serving
+        outbox.close()  # sends in flight stay unsent in the log: sent again at the next start
         poller.close()
         ticket_dbs.close()
         repo.close()

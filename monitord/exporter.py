@@ -29,6 +29,9 @@ class Snapshot:
     next_instant: float | None  # seconds since the epoch of the engine's next wake-up
     events_total: int
     ticket_sources: Mapping[str, PollStats] = field(default_factory=dict)  # by source name
+    notifications: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (receiver, result) -> notices
+    outbox_backlog: int | None = None  # notices written and not yet sent or given up; None: no outbox
+    deliveries: Mapping[tuple[str, str, str], int] = field(default_factory=dict)  # (receiver, kind, result)
 
 
 class StateCollector(Collector):
@@ -65,6 +68,29 @@ class StateCollector(Collector):
         events.add_metric([], s.events_total)
         yield events
         yield from _ticket_source_families(s.ticket_sources)
+        yield from _notification_families(s.notifications, s.outbox_backlog, s.deliveries)
+
+
+def _notification_families(counts: Mapping[tuple[str, str], int], backlog: int | None,
+                           deliveries: Mapping[tuple[str, str, str], int]) -> Iterator[Metric]:
+    """Notices by receiver and result, each notifier's attempts by result, and the outbox backlog."""
+    sent = CounterMetricFamily("monitord_notifications", "Notices by receiver and result: sent, failed (given up: "
+                               "not retryable, or too old), retry (a failed round that will be tried again).",
+                               labels=["receiver", "result"])
+    for (receiver, result), n in sorted(counts.items()):
+        sent.add_metric([receiver, result], n)
+    yield sent
+    steps = CounterMetricFamily("monitord_notifier_deliveries", "Notifier outcomes (notify.base.Result) by "
+                                "receiver and kind: each attempt sent, retried or failed; skipped; Alertmanager "
+                                "re-sends.", labels=["receiver", "kind", "result"])
+    for (receiver, kind, result), n in sorted(deliveries.items()):
+        steps.add_metric([receiver, kind, result], n)
+    yield steps
+    if backlog is not None:
+        waiting = GaugeMetricFamily("monitord_notification_outbox_backlog",
+                                    "Notices written to the outbox and not yet sent or given up.")
+        waiting.add_metric([], backlog)
+        yield waiting
 
 
 def _ticket_source_families(sources: Mapping[str, PollStats]) -> Iterator[Metric]:

@@ -1,8 +1,10 @@
-"""APScheduler jobs of the daemon: the timer job that wakes at the engine's next instant.
+"""APScheduler jobs of the daemon: the timer job that wakes at the daemon's next instant.
 
 The timer job is a one-shot date job, re-armed after every run and after
 anything that may bring the next instant forward (an ingest, a reload), so a
-deadline fires at its instant, not at the next poll. Poll jobs (SNMP, ticket
+deadline fires at its instant, not at the next poll. The next instant is the
+earlier of the engine's next deadline and the next notice group due, so a
+breach routed with ``group_wait: 0s`` is sent at its deadline too. Poll jobs (SNMP, ticket
 databases) are interval jobs added next to it.
 """
 
@@ -31,7 +33,11 @@ TIMER_JOB = "engine-timer"
 
 
 class Timer:
-    """Runs ``tick(now)`` at each instant ``next_instant()`` names, on the running event loop."""
+    """Runs ``tick(now)`` at each instant ``next_instant()`` names, on the running event loop.
+
+    On the loop itself, not in a worker thread: the tick shares the daemon's state with the
+    HTTP API and the polls, and the notices it writes are sent by tasks on the loop.
+    """
 
     def __init__(self, tick: Callable[[datetime], None], next_instant: Callable[[], datetime | None],
                  clock: Callable[[], datetime]) -> None:
@@ -60,7 +66,8 @@ class Timer:
         self.scheduler.add_job(self._run, "date", run_date=at, id=TIMER_JOB, replace_existing=True,
                                misfire_grace_time=None)
 
-    def _run(self) -> None:
+    async def _run(self) -> None:
+        # A coroutine job: APScheduler runs plain functions in its thread pool, coroutines on the loop.
         try:
             self._tick(self._clock())
         except Exception:  # a failing tick must not stop the timer for every other deadline

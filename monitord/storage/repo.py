@@ -16,14 +16,28 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Insert, Table, bindparam, create_engine, delete, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from monitord.domain import (
     Alert,
@@ -39,6 +53,7 @@ from monitord.domain import (
     Observation,
     ObservationType,
     Person,
+    Silence,
     SlaClass,
     TicketEvent,
     TicketEventType,
@@ -216,19 +231,26 @@ class Repository:
         """Store a fired alert, or update its ``resolved_at`` if it is stored already."""
         self.record_alerts([alert])
 
-    def record_alerts(self, alerts: Iterable[Alert]) -> None:
-        """``record_alert`` for many alerts in one transaction (one commit, not one per alert)."""
+    def record_alerts(self, alerts: Iterable[Alert], notices: Iterable[NewNotice] = ()) -> None:
+        """``record_alert`` for many alerts in one transaction (one commit, not one per alert).
+
+        ``notices`` (the outbox entries these transitions made) are written in
+        the same transaction: a crash leaves both or neither.
+        """
         rows = []
         for alert in alerts:
             if alert.fired_at is None:
                 raise ValueError(f"alert {alert.name} has not fired: only fired alerts are stored")
             rows.append({"name": alert.name, "labels": _labels_json(alert), "fired_at": alert.fired_at,
                          "resolved_at": alert.resolved_at})
-        if not rows:
+        outbox = [_notice_row(n) for n in notices]
+        if not rows and not outbox:
             return
-        stmt = self._upsert(t.alerts, rows, ["name", "labels", "fired_at"])
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            if rows:
+                conn.execute(self._upsert(t.alerts, rows, ["name", "labels", "fired_at"]), rows)
+            if outbox:
+                conn.execute(self._insert(t.notices).on_conflict_do_nothing(index_elements=["key"]), outbox)
 
     def alerts(self) -> list[Alert]:
         """Every stored alert, firing or resolved, in the order they fired."""
@@ -256,6 +278,150 @@ class Repository:
         row = {"source": source, "watermark": watermark}
         with self.engine.begin() as conn:
             conn.execute(self._upsert(t.source_watermarks, [row], ["source"]), row)
+
+    # silences ---------------------------------------------------------------------
+    def add_silence(self, silence: Silence) -> None:
+        """Store a new silence; raises ``ValueError`` when its id is already taken."""
+        try:
+            with _writing(self.engine) as conn:
+                conn.execute(t.silences.insert(), [_silence_row(silence)])
+        except IntegrityError:
+            raise ValueError(f"a silence with id {silence.id!r} is already stored") from None
+
+    def silences(self, ended_after: datetime | None = None) -> list[Silence]:
+        """Stored silences by start, then id; with ``ended_after``, only those still running or to come then."""
+        s = t.silences
+        query = select(s).order_by(s.c.starts_at, s.c.id)
+        if ended_after is not None:
+            query = query.where(s.c.ends_at > ended_after)
+        with self.engine.connect() as conn:
+            return [_silence(r) for r in conn.execute(query)]
+
+    def expire_silence(self, silence_id: str, now: datetime) -> Silence | None:
+        """End a silence at ``now`` (Alertmanager's expire); the silence as stored afterwards, None if unknown.
+
+        A pending silence gets ``starts_at = ends_at = now``. One already over is
+        left as it is, so expiring twice changes nothing.
+        """
+        s = t.silences
+        with _writing(self.engine) as conn:
+            row = conn.execute(select(s).where(s.c.id == silence_id)).first()
+            if row is None:
+                return None
+            old = _silence(row)
+            if old.ends_at <= now:
+                return old
+            new = replace(old, starts_at=min(old.starts_at, now), ends_at=now, updated_at=now)
+            conn.execute(update(s).where(s.c.id == silence_id)
+                         .values(starts_at=new.starts_at, ends_at=new.ends_at, updated_at=new.updated_at))
+        return new
+
+    # the notification log (outbox) ----------------------------------------------
+    def record_notices(self, notices: Iterable[NewNotice]) -> None:
+        """Write outbox entries not written yet (by key), in one transaction, before they are sent."""
+        self.record_alerts((), notices)
+
+    def unsent_notices(self) -> list[StoredNotice]:
+        """Every outbox entry neither sent nor given up, in the order written: what a start-up sends again."""
+        n = t.notices
+        query = select(n).where(n.c.sent_at.is_(None), n.c.failed_at.is_(None)).order_by(n.c.id)
+        with self.engine.connect() as conn:
+            return [_stored_notice(r) for r in conn.execute(query)]
+
+    def notices(self) -> list[StoredNotice]:
+        """Every outbox entry, in the order written."""
+        n = t.notices
+        with self.engine.connect() as conn:
+            return [_stored_notice(r) for r in conn.execute(select(n).order_by(n.c.id))]
+
+    def last_notices(self) -> list[tuple[str, str]]:
+        """``(group_key, payload)`` of the latest entry written for each receiver's group: what it was last told."""
+        n = t.notices
+        latest = select(func.max(n.c.id)).group_by(n.c.receiver, n.c.group_key)
+        query = select(n.c.group_key, n.c.payload).where(n.c.id.in_(latest)).order_by(n.c.id)
+        with self.engine.connect() as conn:
+            return [(r.group_key, r.payload) for r in conn.execute(query)]
+
+    def mark_notices(self, results: Iterable[NoticeResult]) -> None:
+        """Record how sends ended (sent, given up, or attempts so far with the last error), in one transaction."""
+        n = t.notices
+        params = [{"k": r.key, "sent": r.sent_at, "failed": r.failed_at, "tries": r.attempts, "err": r.error}
+                  for r in results]
+        if not params:
+            return
+        stmt = (update(n).where(n.c.key == bindparam("k"))
+                .values(sent_at=bindparam("sent"), failed_at=bindparam("failed"), attempts=bindparam("tries"),
+                        last_error=bindparam("err")))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, params)
+
+
+class NewNotice(Protocol):
+    """An outbox entry to write (``alerting.outbox.OutboxEntry``)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def receiver(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def group_key(self) -> str: ...
+
+    @property
+    def payload(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class NoticeResult(Protocol):
+    """How a send ended (``alerting.outbox.SendResult``): sent, given up, or neither (to be retried)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def sent_at(self) -> datetime | None: ...
+
+    @property
+    def failed_at(self) -> datetime | None: ...
+
+    @property
+    def error(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoredNotice:
+    """An outbox entry as stored: what was written, and how sending it has gone so far."""
+
+    key: str
+    receiver: str
+    channel: str
+    group_key: str
+    payload: str
+    created_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+    attempts: int
+    last_error: str
+
+
+def _notice_row(n: NewNotice) -> dict[str, Any]:
+    return {"key": n.key, "receiver": n.receiver, "channel": n.channel, "group_key": n.group_key,
+            "payload": n.payload, "created_at": n.created_at, "sent_at": None, "failed_at": None, "attempts": 0,
+            "last_error": ""}
+
+
+def _stored_notice(r: Any) -> StoredNotice:
+    return StoredNotice(r.key, r.receiver, r.channel, r.group_key, r.payload, r.created_at, r.sent_at, r.failed_at,
+                        r.attempts, r.last_error)
 
 
 def _labels_json(alert: Alert) -> str:
@@ -345,3 +511,12 @@ def _circuit(r: Any) -> Circuit:
         else None
     )
     return Circuit(r.id, r.customer, r.service, SlaClass(r.sla_class), r.vpn, r.a_end, r.z_end, monitor)
+
+
+def _silence_row(s: Silence) -> dict[str, Any]:
+    return {"id": s.id, "matchers": json.dumps(list(s.matchers), ensure_ascii=False), "starts_at": s.starts_at,
+            "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment, "updated_at": s.updated_at}
+
+
+def _silence(r: Any) -> Silence:
+    return Silence(r.id, tuple(json.loads(r.matchers)), r.starts_at, r.ends_at, r.created_by, r.comment, r.updated_at)

@@ -197,6 +197,11 @@ class NoticeRow(Base):
     a receiver's group (``receiver``, ``group_key``) also say what was last
     sent and when, which is what keeps a repeat from going out early after a
     restart. ``payload`` is the notice as JSON.
+
+    One row per notice and notifier (``channel``, e.g. ``webhook:https://...``)
+    of the receiver that gets it, so a failing notifier is retried alone.
+    ``failed_at`` is set when a send is given up (with ``last_error``); such a
+    row is not sent again.
     """
 
     __tablename__ = "notices"
@@ -205,10 +210,12 @@ class NoticeRow(Base):
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String, unique=True)
     receiver: Mapped[str] = mapped_column(String)
+    channel: Mapped[str] = mapped_column(String)
     group_key: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
 

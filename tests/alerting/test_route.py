@@ -97,6 +97,7 @@ alerting:
       notifiers: [{kind: email, to: noc@example.com}, {kind: webhook, url: "http://h.example.com/x", timeout: 3s}]
     - name: am
       person: account_manager
+  smtp: {smarthost: "smtp.example.com:587", from: monitord@example.com}
 """)
     assert settings is not None, problems
     child = settings.route.routes[0]
@@ -341,11 +342,10 @@ def test_cli_breach_of_an_aaa_circuit(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_cli_proactive_notice_reaches_the_customer_contact(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = routes_test(capsys, "alertname=CircuitDown", "severity=critical", "customer=CUST-GRP-001",
-                               "sla_class=AAA", "circuit=GZ-SDH-000123")
+    code, out, _ = routes_test(capsys, "alertname=ProactiveNotice", "severity=info", "customer=CUST-GRP-001",
+                               "sla_class=AAA", "circuit=GZ-SDH-000123", "ticket=MON-GZ-SDH-000123-20261012020000")
     assert code == 0
-    assert out == ["customer-contact -> 王工 (NOC duty) <noc@grid.example.com>",
-                   "account-manager -> 李明 <li.ming@example.com>", "noc-oncall"]
+    assert out == ["customer-contact -> 王工 (NOC duty) <noc@grid.example.com>", "noc-oncall"]
 
 
 def test_cli_escalation_steps(capsys: pytest.CaptureFixture[str]) -> None:
