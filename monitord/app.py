@@ -32,8 +32,8 @@ from typing import Any
 
 from monitord import api, exporter
 from monitord.alerting import messages
-from monitord.alerting.dispatch import Dispatcher, LogEntry, Muter
-from monitord.alerting.mute import Silences
+from monitord.alerting.dispatch import Dispatcher, LogEntry
+from monitord.alerting.mute import Inhibitor, MaintenanceMuter, Muters, Silences
 from monitord.alerting.notice import Notice
 from monitord.alerting.notify import Notifiers, NotifyStats
 from monitord.alerting.outbox import Outbox, OutboxEntry, entries
@@ -212,13 +212,14 @@ class Daemon:
     the running daemon); until one is set they are kept in ``outgoing``.
     """
 
-    def __init__(self, loaded: Loaded, repo: Repository, now: datetime, muter: Muter | None = None) -> None:
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
         self.repo = repo
-        self.muter = muter
         self.outgoing: list[OutboxEntry] = []
         self.send: Callable[[list[OutboxEntry]], None] = self.outgoing.extend
         # Alerts already stored, by identity -> resolved_at: what a restart must not repeat.
         self._stored = {(a.name, a.key.labels, a.fired_at): a.resolved_at for a in repo.alerts()}
+        self.silences = Silences(repo.silences(ended_after=now))  # the API's adds and expiries go here too
+        self.muter = self._muter(loaded)
         self.reachability = Reachability()
         self.state = State(loaded, stored_facts(loaded.inventory, repo), now, self.reachability)
         self.debouncer = Debouncer(loaded.settings.snmp.debounce_polls)
@@ -341,6 +342,7 @@ class Daemon:
         self.reload_ok, self.reload_errors = True, []
         # The new tree regroups what is firing; the log and the resolutions not yet told carry over.
         before = self.dispatcher
+        self.muter = self._muter(loaded)
         self.dispatcher = self._dispatcher(loaded.router, before.log)
         self.dispatcher.take([s for s in before.alerts() if s.resolved_at is not None], now)
         self.dispatcher.take(state.engine.firing(), now)
@@ -384,6 +386,17 @@ class Daemon:
         return out
 
     # internals --------------------------------------------------------------
+    def _muter(self, loaded: Loaded) -> Muters:
+        """Maintenance windows, silences and inhibition for ``loaded``; the inhibitor starts from what is stored firing.
+
+        ``_persist`` then keeps the inhibitor told of every alert that fires or resolves.
+        """
+        alerting = loaded.settings.alerting
+        firing = [{**dict(labels), "alertname": name} for (name, labels, _), resolved in self._stored.items()
+                  if resolved is None]
+        self.inhibitor = Inhibitor(alerting.inhibit_rules if alerting else (), firing)
+        return Muters(MaintenanceMuter(loaded.inventory, loaded.policy.tz), self.silences, self.inhibitor)
+
     def _dispatcher(self, router: Router | None, log: Mapping[str, LogEntry] | None = None) -> Dispatcher:
         """A dispatcher for ``router`` (None without an alerting section: it sends nothing)."""
         return Dispatcher(router, self.muter, self.notice_details, log)
@@ -424,6 +437,9 @@ class Daemon:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
             new.append(alert)
+            labels = {**dict(alert.key.labels), "alertname": alert.name}
+            # Every alert that resolves here was counted firing: stored so at start-up, or fired since.
+            (self.inhibitor.fired if tr.new is AlertState.FIRING else self.inhibitor.resolved)(labels)
             when = tr.at.astimezone(self.loaded.policy.tz).isoformat() if tr.at else "?"
             log.info("alert %s %s at %s %s", alert.name, tr.new.value, when, dict(alert.key.labels))
         self.dispatcher.take(new, now)
@@ -531,9 +547,6 @@ class DaemonBackend:
             self.notify_stats.snapshot() if self.notify_stats else {}))
 
     # silences (api.Backend) -------------------------------------------------------
-    silence_set: Silences | None = None
-    """The muter's live silences; when set (where the dispatcher is wired), every add and expiry updates it."""
-
     def silences(self) -> list[dict[str, Any]]:
         """Every stored silence with its state now, times in the rules' zone."""
         now, tz = self.clock(), self.daemon.loaded.policy.tz
@@ -547,8 +560,7 @@ class DaemonBackend:
         silence = Silence(str(uuid.uuid4()), new.matchers, new.starts_at or now, new.ends_at, new.created_by,
                           new.comment, now)
         self.daemon.repo.add_silence(silence)
-        if self.silence_set is not None:
-            self.silence_set.put(silence)
+        self.daemon.silences.put(silence)
         log.info("silence %s added by %s until %s: %s (%s)", silence.id, silence.created_by,
                  silence.ends_at.isoformat(), ", ".join(silence.matchers), silence.comment)
         return api.silence_json(silence, now, self.daemon.loaded.policy.tz)
@@ -559,8 +571,7 @@ class DaemonBackend:
         silence = self.daemon.repo.expire_silence(silence_id, now)
         if silence is None:
             return None
-        if self.silence_set is not None:
-            self.silence_set.put(silence)
+        self.daemon.silences.put(silence)
         log.info("silence %s expired", silence_id)
         return api.silence_json(silence, now, self.daemon.loaded.policy.tz)
 

@@ -186,3 +186,31 @@ def test_a_fault_monitoring_finds_on_an_aaa_circuit_tells_the_customer_once(tmp_
                  if n.alerts[0].name == "ProactiveNotice"]
     assert [(a.labels["circuit"], a.state.value) for n in proactive for a in n.alerts] == [(AAA, "resolved")]
     daemon.repo.close()
+
+
+def test_a_silence_and_an_inhibition_keep_their_alerts_out_of_the_notices(tmp_path: Path, hook: Hook):
+    home = make_home(tmp_path, hook)
+    cfg = home / "monitord.yaml"
+    # A test rule: a circuit whose budget is burning has its dispatch breach muted (the report 15 minutes
+    # back burns the AAA budget at once, a second before the dispatch limit comes due).
+    cfg.write_text(cfg.read_text(encoding="utf-8") + (
+        "  inhibit_rules:\n    - source_matchers: ['alertname=\"AvailabilityBudgetBurn\"']\n"
+        "      target_matchers: ['alertname=\"DispatchOverdue\"']\n      equal: [circuit]\n"),
+        encoding="utf-8")
+    daemon = Process(home)
+    try:
+        now = datetime.now(UTC)
+        silence = {"matchers": [f'circuit="{AAA}"'], "endsAt": (now + timedelta(hours=1)).isoformat(),
+                   "createdBy": "值班长", "comment": "割接"}
+        status, body = daemon.request("POST", "/api/v1/silences", silence)
+        assert status == 201, body
+        due = now + timedelta(seconds=1)
+        assert daemon.request("POST", "/api/v1/events", reports(due))[0] == 201
+        burns = hook.wait(1, name="AvailabilityBudgetBurn")
+        assert {a["labels"]["circuit"] for r in burns for a in r.body["alerts"]} == {AAA_VPN}  # AAA: silenced
+        time.sleep(2.0)
+        assert hook.about(OVERDUE) == []  # AAA silenced, AAA_VPN inhibited by its own burn
+        firing = {(a["name"], a["labels"]["circuit"]) for a in daemon.alerts()}
+        assert {(OVERDUE, AAA), (OVERDUE, AAA_VPN)} <= firing  # muted is not resolved: both still fire
+    finally:
+        daemon.stop(signal.SIGKILL)

@@ -40,29 +40,13 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
+from monitord.alerting.mute import Muter, Muters
 from monitord.alerting.notice import Notice, NoticeAlert, NoticeState
 from monitord.alerting.receivers import Delivery
 from monitord.alerting.route import Route, Router
 from monitord.domain import Alert, Labels
-
-
-class Muter(Protocol):
-    """Says whether an alert with these labels is muted at an instant (silence, maintenance, inhibition)."""
-
-    def mutes(self, labels: Mapping[str, str], at: datetime) -> bool | str:
-        """False (or "") when not muted; True or the reason (e.g. the silence's id) when muted."""
-        ...
-
-
-class NoMute:
-    """The muter that mutes nothing (when no silences or windows are configured)."""
-
-    def mutes(self, labels: Mapping[str, str], at: datetime) -> bool | str:
-        """Never muted."""
-        return False
-
 
 Details = Callable[[str, Mapping[str, str], datetime, datetime], Mapping[str, str]]
 """``(alertname, labels, fired_at, now)`` -> the facts a message shows beyond the labels (``NoticeAlert.details``)."""
@@ -134,7 +118,7 @@ class Dispatcher:
                  log: Mapping[str, LogEntry] | None = None) -> None:
         """``router`` None (no ``alerting:`` section): nothing is routed, so nothing is ever due."""
         self.router = router
-        self.muter: Muter = muter or NoMute()
+        self.muter: Muter = muter or Muters()
         self.details = details
         self.groups: dict[str, Group] = {}
         self.log: dict[str, LogEntry] = dict(log or {})  # by group key: the notification log
@@ -208,7 +192,8 @@ class Dispatcher:
         resolved: dict[AlertId, Snapshot] = {}
         muted = False
         for ident, snap in group.alerts.items():
-            if self.muter.mutes(dict(ident.labels), now):
+            # Muters see the labels an alert is routed on: its own and its name.
+            if self.muter.mutes({**dict(ident.labels), "alertname": ident.name}, now) is not None:
                 muted = True
             elif snap.resolved_at is not None:
                 resolved[ident] = snap
