@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import random
 import re
@@ -82,6 +83,7 @@ async def throughput(n: int, send: int) -> None:
         for labels in route_bench.label_sets(n, len(customers), rng):
             name = labels.pop("alertname")
             alerts.append(Alert(AlertKey(name, tuple(sorted(labels.items()))), AlertState.FIRING, fired_at=now))
+        gc.freeze()  # as the daemon does after its cold start: the alerts are long-lived
         d = Dispatcher(Router(settings, customers.get))
         t = time.perf_counter()
         d.take(alerts, now)

@@ -84,7 +84,7 @@ class LogEntry:
     at: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     """The alerts of one route with the same group labels, and when the group is next looked at."""
 
@@ -105,9 +105,12 @@ class Due:
     notice: Notice
 
 
+_quote = json.JSONEncoder(ensure_ascii=False).encode  # built once: json.dumps with options builds one per call
+
+
 def group_key(route: Route, labels: Mapping[str, str]) -> str:
     """A group's identity: the route's place in the tree and its group labels (``...routes[0]{customer="C1"}``)."""
-    inner = ",".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items()))
+    inner = ",".join([f"{k}={_quote(v)}" for k, v in sorted(labels.items())])
     return f"{route.key}{{{inner}}}"
 
 
