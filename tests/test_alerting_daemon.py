@@ -18,6 +18,7 @@ from monitord.alerting.outbox import Outbox
 from monitord.app import Daemon, load
 from monitord.domain import TicketEvent, TicketEventType, TicketSource
 from monitord.scheduler import Timer
+from monitord.sources.snmp import DevicePoll, IfStatus, InterfaceStatus, SnmpTarget
 from monitord.storage.repo import Repository
 from tests.conftest import ROOT
 from tests.hook import Hook
@@ -214,3 +215,48 @@ def test_a_silence_and_an_inhibition_keep_their_alerts_out_of_the_notices(tmp_pa
         assert {(OVERDUE, AAA), (OVERDUE, AAA_VPN)} <= firing  # muted is not resolved: both still fire
     finally:
         daemon.stop(signal.SIGKILL)
+
+
+def test_an_outage_of_a_device_with_10000_circuits_is_one_notice_per_group(tmp_path: Path, hook: Hook):
+    # 10,000 circuits of two customers on one router; the router's uplink fails and every interface goes down.
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    device = {"host": "10.9.9.9", "port": 161}
+    lines = ["customers:",
+             "  - {id: BANK, name: 银行, level: group, account_manager: {name: 李明, email: li@example.com}}",
+             "  - {id: SHOP, name: 商超, level: local_b, account_manager: {name: 王芳, email: wang@example.com}}",
+             "circuits:"]
+    lines += [f"  - {{id: C{i:05d}, customer: {'BANK' if i % 2 else 'SHOP'}, service: sdh, "
+              f"sla_class: {'AAA' if i % 2 else 'A'}, monitor: {{host: 10.9.9.9, ifindex: {i + 1}}}}}"
+              for i in range(10_000)]
+    (tmp_path / "inventory.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "monitord.yaml").write_text(
+        "rules: rules\ninventory: inventory.yaml\nstorage: sqlite:///state.db\n" + alerting(hook.url),
+        encoding="utf-8")
+    t0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+    async def scenario() -> list[tuple[str, str]]:
+        loaded = load(tmp_path / "monitord.yaml")
+        assert loaded.settings.alerting is not None
+        repo = Repository.open(loaded.settings.storage)
+        daemon = Daemon(loaded, repo, t0)
+        outbox = Outbox(repo, Notifiers(loaded.settings.alerting, stats=NotifyStats()),
+                        loaded.settings.alerting.receivers, lambda: t0)
+        daemon.send = outbox.submit
+        target = SnmpTarget(**device)
+        down = {i + 1: InterfaceStatus(IfStatus.DOWN, IfStatus.UP) for i in range(10_000)}
+        circuits = list(loaded.inventory.circuits.values())
+        for k in range(2):  # two down polls: past the debounce
+            daemon.observe_poll(DevicePoll(target, True, down, 0.1), circuits, {}, t0 + timedelta(seconds=30 * k))
+        await outbox.drain()
+        firing = sorted({(a.name, a.labels["customer"]) for a in daemon.firing()})
+        repo.close()
+        return firing
+
+    groups = asyncio.run(scenario())
+    assert ("CircuitDown", "BANK") in groups and ("ProactiveNotice", "BANK") in groups
+    received = hook.wait(len(groups))
+    time.sleep(0.5)  # and no more than that
+    got = sorted((r.body["alerts"][0]["name"], r.body["alerts"][0]["labels"]["customer"]) for r in hook.received)
+    assert got == groups  # one notice per alert name and customer: the route groups by both
+    down_alerts = sum(len(r.body["alerts"]) for r in received if r.body["alerts"][0]["name"] == "CircuitDown")
+    assert down_alerts == 10_000
