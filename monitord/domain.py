@@ -134,13 +134,34 @@ class RecurringWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionPeriod:
+    """A customer's critical-event window [start, end) (a trade fair, a bank's year-end close).
+
+    Faults of the customer's circuits whose clock starts inside it get the
+    rules' protection limits, and every alert of those circuits while it is on
+    the protection severity and a ``protection`` label (``monitord.sla.protection``).
+    It covers every circuit of ``customer``, or only ``circuit`` when that is set.
+    ``start`` and ``end`` are aware instants, or naive local wall-clock times
+    in the rules' time zone (the inventory does not know the zone; the planner does).
+    """
+
+    customer: str
+    start: datetime
+    end: datetime
+    name: str  # the `protection` label's value: the name written, or an id made from owner and start
+    circuit: str = ""
+    comment: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
-    """Customers, circuits and maintenance windows (one-off and recurring), indexed by id."""
+    """Customers, circuits, maintenance windows (one-off and recurring) and protection periods."""
 
     customers: dict[str, Customer]
     circuits: dict[str, Circuit]
     maintenance: tuple[MaintenanceWindow, ...] = ()
     recurring: tuple[RecurringWindow, ...] = ()
+    protection: tuple[ProtectionPeriod, ...] = ()
 
 
 class TicketEventType(enum.StrEnum):

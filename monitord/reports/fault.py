@@ -10,7 +10,6 @@ report is as of the instant it is given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -81,15 +80,13 @@ class FaultLine:
 def fault_line(
     planner: SlaPlanner,
     ticket: Ticket,
-    limits: Mapping[DeadlineKind, Limit],
     window: tuple[datetime, datetime],
     at: datetime,
     repeat_of: str | None = None,
 ) -> FaultLine:
     """A ticket's line as of ``at``; its outage is measured inside ``window`` (and before ``at``).
 
-    ``limits`` are the circuit's limits by kind (``SlaPolicy.limit_for``), passed in so a
-    caller works them out once per circuit.
+    Each limit is the ticket clock's own (``SlaPlanner.clocks``): a protected fault's are tighter.
     """
     policy = planner.policy
     start = clock_start(ticket, planner.facts.observations.get(ticket.circuit, ()))
@@ -99,7 +96,8 @@ def fault_line(
         if d.start > at:
             continue  # started by a later event: not yet at the report's instant
         done = d.done_at if d.done_at is not None and d.done_at <= at else None
-        lines.append(LimitLine(d.kind, limits.get(d.kind), d.start, d.due, done, d.state(at),
+        # The clock's own limit: a fault whose clock started in a protection period has tighter ones.
+        lines.append(LimitLine(d.kind, clock.limit, d.start, d.due, done, d.state(at),
                                clock.elapsed(at).total_seconds()))
     restored = ticket.restored if ticket.restored is not None and ticket.restored <= at else None
     end = restored or at
@@ -182,8 +180,9 @@ def fault_report(policy: SlaPolicy, planner: SlaPlanner, ticket_id: str, at: dat
         raise TicketNotFound(ticket_id)
     circuit = facts.inventory.circuits[ticket.circuit]
     customer = facts.inventory.customers[circuit.customer]
-    limits = circuit_limits(policy, circuit, customer)
     repeat_of = next((prev.id for cur, prev in planner.repeats(circuit.id) if cur.id == ticket.id), None)
-    line = fault_line(planner, ticket, limits, (EPOCH, FOREVER), at, repeat_of)
+    line = fault_line(planner, ticket, (EPOCH, FOREVER), at, repeat_of)
     return FaultReport(at, policy.tz, customer, circuit, policy.classes[circuit.sla_class].tier, line,
-                       timeline(ticket, line.clock_start, at), policy.limit_for(DeadlineKind.REPORT, circuit, customer))
+                       timeline(ticket, line.clock_start, at),
+                       policy.limit_for(DeadlineKind.REPORT, circuit, customer,
+                                        protected=planner.protected(ticket.id) is not None))

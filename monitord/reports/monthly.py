@@ -204,14 +204,14 @@ def _circuit_month(
         if t.reported > at:
             continue  # facts that run past the report's instant
         if start <= t.reported < end:
-            faults.append(fault_line(planner, t, limits, (start, end), at, repeat_of.get(t.id)))
+            faults.append(fault_line(planner, t, (start, end), at, repeat_of.get(t.id)))
         elif t.reported < start:
             ended = t.restored or t.closed
             if ended is not None and ended <= start:
                 continue  # over before the month began: the common case, skipped without building spans
             spans = ticket_spans(t, clock_start(t, observations))
             if any(s < upto and e > start for s, e in spans):
-                carried.append(fault_line(planner, t, limits, (start, end), at, repeat_of.get(t.id)))
+                carried.append(fault_line(planner, t, (start, end), at, repeat_of.get(t.id)))
     availability = planner.availability(circuit.id, month, at)
     windows = union(facts.maintenance.get(circuit.id, ()))
     maintenance = tuple(i for s, e in windows if (i := clip(s, e, start, end)) is not None)

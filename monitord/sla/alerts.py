@@ -9,6 +9,11 @@ One planner per subject kind:
 - a circuit's availability: each budget-burn share of each month, from the
   exact instant downtime reaches it until the month ends;
 - a circuit's monitoring: down from the first `down` of a run to the next `up`.
+
+Protection periods (``monitord.sla.protection``) reach every planner through
+two functions: ``clocks`` picks a ticket's limits by whether its clock starts
+inside one, and ``keyed`` cuts every alert's stretches at their boundaries so
+that the part inside one carries the protection severity and label.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from monitord.sla.availability import (
 )
 from monitord.sla.clocks import Clock, clock_start, ticket_clocks
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, Facts, Subject
-from monitord.sla.policy import AlertRole, DeadlineRule, OutageBasis, SlaPolicy
+from monitord.sla.policy import PROTECTION_LABEL, AlertRole, DeadlineRule, OutageBasis, SlaPolicy
+from monitord.sla.protection import Guard, ProtectionIndex, split
 from monitord.sla.repeats import repeat_faults
 from monitord.yamldoc import Limit
 
@@ -51,10 +57,11 @@ class SlaPlanner:
     def __init__(self, policy: SlaPolicy, facts: Facts) -> None:
         self.policy = policy
         self.facts = facts
-        # Per circuit: its deadline limits and base labels. A planner lives as long as
-        # its inventory (a reload builds a new one), so these never go stale.
-        self._limits: dict[str, list[tuple[DeadlineRule, Limit]]] = {}
+        # Per circuit (and whether a fault is protected): its deadline limits, and its base labels.
+        # A planner lives as long as its inventory (a reload builds a new one), so these never go stale.
+        self._limits: dict[tuple[str, bool], list[tuple[DeadlineRule, Limit]]] = {}
         self._base: dict[str, dict[str, str]] = {}
+        self.protection = ProtectionIndex(facts.inventory, policy.tz)
 
     def __call__(self, subject: Subject, now: datetime) -> AlertPlan:
         """The alert plan of one subject as of ``now``."""
@@ -80,15 +87,44 @@ class SlaPlanner:
                 base["device"] = device  # so that the device's DeviceUnreachable can inhibit them (equal: [device])
         return tuple(sorted({**base, "severity": severity, **extra}.items()))
 
-    def clocks(self, ticket_id: str) -> list[Clock]:
-        """The clocks (deadlines) of one ticket."""
+    def keyed(self, name: str, circuit: Circuit, severity: str, stretches: list[Condition],
+              **extra: str) -> dict[AlertKey, list[Condition]]:
+        """An alert of a circuit holding in ``stretches``, keyed by its labels.
+
+        Inside a protection period of the circuit the alert carries the protection
+        severity and ``protection="<period>"``, outside it ``severity``: the parts are
+        alerts of their own, so one that holds across a period's start resolves there
+        and fires again with the protection labels (and back again at the end).
+        """
+        guards = self.protection.guards(circuit.id)
+        if not guards:
+            return {AlertKey(name, self.labels(circuit, severity, **extra)): stretches}
+        out: dict[AlertKey, list[Condition]] = {}
+        for start, end in stretches:
+            for piece, guard in split(start, end, guards):
+                labels = self.labels(circuit, severity, **extra) if guard is None else self.labels(
+                    circuit, self.policy.protection.severity, **{PROTECTION_LABEL: guard.name}, **extra)
+                out.setdefault(AlertKey(name, labels), []).append(piece)
+        return out
+
+    def protected(self, ticket_id: str) -> Guard | None:
+        """The protection period a ticket's clock starts in (its limits are then the protection limits), or None."""
         t = self.facts.tickets[ticket_id]
-        limits = self._limits.get(t.circuit)
+        if not self.protection.guards(t.circuit):
+            return None
+        return self.protection.at(t.circuit, clock_start(t, self.facts.observations.get(t.circuit, ())))
+
+    def clocks(self, ticket_id: str) -> list[Clock]:
+        """The clocks (deadlines) of one ticket; a ticket whose clock starts in a protection period gets its limits."""
+        t = self.facts.tickets[ticket_id]
+        start = clock_start(t, self.facts.observations.get(t.circuit, ()))
+        # Limits are fixed by where the clock starts: a fault reported before a period keeps its own.
+        key = (t.circuit, self.protection.at(t.circuit, start) is not None)
+        limits = self._limits.get(key)
         if limits is None:
             circuit = self.facts.inventory.circuits[t.circuit]
             customer = self.facts.inventory.customers[circuit.customer]
-            limits = self._limits[t.circuit] = self.policy.limits_of(circuit, customer)
-        start = clock_start(t, self.facts.observations.get(t.circuit, ()))
+            limits = self._limits[key] = self.policy.limits_of(circuit, customer, protected=key[1])
         return ticket_clocks(t, limits, self.policy, start)
 
     def outage_spans(self, circuit_id: str, since: datetime | None = None) -> list[Span]:
@@ -161,8 +197,7 @@ class SlaPlanner:
         def add(role: AlertRole, name: str, start: datetime | None, end: datetime | None, **extra: str) -> None:
             if start is None or (end is not None and end <= start):
                 return
-            labels = self.labels(circuit, cls.severity[role], ticket=t.id, **extra)
-            out[AlertKey(name, labels)] = [(start, end)]
+            out.update(self.keyed(name, circuit, cls.severity[role], [(start, end)], ticket=t.id, **extra))
 
         for clock in self.clocks(ticket_id):
             d, names = clock.deadline, clock.rule.alerts
@@ -192,13 +227,11 @@ class SlaPlanner:
     def _repeats(self, circuit_id: str) -> dict[AlertKey, list[Condition]]:
         circuit = self.facts.inventory.circuits[circuit_id]
         cls = self.policy.classes[circuit.sla_class]
-        pairs = self.repeats(circuit_id)
-        return {
-            AlertKey(self.policy.alert_names.repeat,
-                     self.labels(circuit, cls.severity["repeat"], ticket=cur.id, previous_ticket=prev.id)):
-            [(cur.reported, cur.closed)]
-            for cur, prev in pairs
-        }
+        out: dict[AlertKey, list[Condition]] = {}
+        for cur, prev in self.repeats(circuit_id):
+            out.update(self.keyed(self.policy.alert_names.repeat, circuit, cls.severity["repeat"],
+                                  [(cur.reported, cur.closed)], ticket=cur.id, previous_ticket=prev.id))
+        return out
 
     def _availability(self, circuit_id: str, now: datetime) -> AlertPlan:
         circuit = self.facts.inventory.circuits[circuit_id]
@@ -220,8 +253,8 @@ class SlaPlanner:
             instants = crossings(spans, lo, hi, [share * budget for share in cls.budget_burn])
             for share, at in zip(cls.budget_burn, instants, strict=True):
                 if at is not None:
-                    labels = self.labels(circuit, severity, month=str(month), percent=_share_label(share))
-                    out[AlertKey(name, labels)] = [(at, hi)]
+                    out.update(self.keyed(name, circuit, severity, [(at, hi)], month=str(month),
+                                          percent=_share_label(share)))
         # An outage still open runs into the next month's budget: plan again when it starts.
         replan = current.next().bounds(tz)[0] if spans[-1][1] >= FOREVER else None
         return AlertPlan(out, replan)
@@ -232,5 +265,5 @@ class SlaPlanner:
         spans = monitoring_spans(self.facts.observations.get(circuit_id, ()))
         if not spans:
             return {}
-        key = AlertKey(self.policy.alert_names.circuit_down, self.labels(circuit, cls.severity["circuit_down"]))
-        return {key: [(s, _open(e)) for s, e in spans]}
+        return self.keyed(self.policy.alert_names.circuit_down, circuit, cls.severity["circuit_down"],
+                          [(s, _open(e)) for s, e in spans])

@@ -131,6 +131,7 @@ class Clock(NamedTuple):
     rule: DeadlineRule
     length: timedelta  # the limit as running time
     pauses: tuple[Pause, ...]
+    limit: Limit  # as the rules write it (the protection limit for a protected fault)
 
     def at_share(self, share: float) -> datetime | None:
         """The instant at which ``share`` of the limit has run (None while on hold before it)."""
@@ -176,5 +177,6 @@ def ticket_clocks(
         done_at: datetime | None = getattr(ticket, DONE_BY[rule.kind])
         if ticket.closed is not None and done_at is None and (due is None or due > ticket.closed):
             continue  # closed before the limit came due: it no longer applies
-        clocks.append(Clock(Deadline(ticket.id, ticket.circuit, rule.kind, start, due, done_at), rule, length, pauses))
+        clocks.append(Clock(Deadline(ticket.id, ticket.circuit, rule.kind, start, due, done_at), rule, length, pauses,
+                            limit))
     return clocks

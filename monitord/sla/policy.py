@@ -56,6 +56,13 @@ DONE_BY: dict[DeadlineKind, str] = {
 }
 """The ticket milestone that completes each deadline kind (fixed: it is what the kind means)."""
 
+class Tightening(enum.StrEnum):
+    """What protection does to one deadline kind, when the rules give no fixed limit for it."""
+
+    TIGHTEST = "tightest"  # the shortest limit any class (VPN variants and the default included) gives the kind
+    UNCHANGED = "unchanged"  # protection leaves the kind's limit as it is
+
+
 SEVERITY_KEYS = ("warning", "breach", "escalation", "repeat", "budget_burn", "circuit_down", "device_unreachable")
 
 
@@ -163,6 +170,30 @@ class AlertNames:
 
 
 @dataclass(frozen=True)
+class ProtectionRule:
+    """What a customer's protection period does (the rules' ``protection:`` section).
+
+    ``limits`` says per deadline kind what a fault whose clock starts inside a
+    period gets: ``TIGHTEST`` (the default for every kind), ``UNCHANGED``, or a
+    fixed limit (never looser than the circuit's own when both count the same
+    unit). ``tightest`` and ``service_tightest`` are worked out at load time:
+    per kind, the shortest limit of every class, its VPN variant and the
+    deadline's default; per service and kind, the shortest of that service's own
+    limits (a service limit replaces the class limit, so it is tightened among its own).
+    Every alert of a protected circuit while a period is on carries ``severity``.
+    """
+
+    limits: dict[DeadlineKind, Limit | Tightening] = field(default_factory=dict)
+    severity: str = "critical"
+    tightest: dict[DeadlineKind, Limit] = field(default_factory=dict)
+    service_tightest: dict[tuple[str, DeadlineKind], Limit] = field(default_factory=dict)
+
+
+PROTECTION_LABEL = "protection"
+"""The label every alert of a protected circuit carries while its period is on: the period's name."""
+
+
+@dataclass(frozen=True)
 class SlaPolicy:
     """The whole SLA policy, validated."""
 
@@ -177,32 +208,83 @@ class SlaPolicy:
     compensation: Compensation | None = None
     files: tuple[str, ...] = field(default=())
     default_severity: dict[str, str] = field(default_factory=dict)
+    protection: ProtectionRule = field(default_factory=ProtectionRule)
 
     def defaults_severity(self, role: str) -> str:
         """The severity of an alert role that belongs to no class (e.g. a device's)."""
         return self.default_severity.get(role, "critical")
 
-    def limits_of(self, circuit: Circuit, customer: Customer) -> list[tuple[DeadlineRule, Limit]]:
-        """Every deadline rule that applies to a circuit, with its limit, in the rules' order."""
-        return [(rule, limit) for kind, rule in self.deadlines.items()
-                if (limit := self.limit_for(kind, circuit, customer)) is not None]
+    def limits_of(
+        self, circuit: Circuit, customer: Customer, protected: bool = False
+    ) -> list[tuple[DeadlineRule, Limit]]:
+        """Every deadline rule that applies to a circuit, with its limit, in the rules' order.
 
-    def limit_for(self, kind: DeadlineKind, circuit: Circuit, customer: Customer) -> Limit | None:
-        """The limit of a deadline kind for a circuit: service rule, then class (VPN variant), then default."""
+        ``protected``: the limits of a fault whose clock starts inside a protection period.
+        """
+        return [(rule, limit) for kind, rule in self.deadlines.items()
+                if (limit := self.limit_for(kind, circuit, customer, protected)) is not None]
+
+    def limit_for(
+        self, kind: DeadlineKind, circuit: Circuit, customer: Customer, protected: bool = False
+    ) -> Limit | None:
+        """The limit of a deadline kind for a circuit: service rule, then class (VPN variant), then default.
+
+        ``protected`` applies the rules' ``protection.limits`` to it; a limit the
+        circuit does not have (waived by its class) stays waived: protection
+        shortens promises, it does not make new ones.
+        """
+        own, service = self._own_limit(kind, circuit, customer)
+        if not protected or own is None:
+            return own
+        choice = self.protection.limits.get(kind, Tightening.TIGHTEST)
+        if choice is Tightening.UNCHANGED:
+            return own
+        if choice is Tightening.TIGHTEST:
+            if service is not None:
+                return self.protection.service_tightest.get((service, kind), own)
+            return self.protection.tightest.get(kind, own)
+        return shorter(choice, own)
+
+    def _own_limit(self, kind: DeadlineKind, circuit: Circuit, customer: Customer) -> tuple[Limit | None, str | None]:
+        """The unprotected limit, and the service whose rule gave it (None: the class or the default)."""
         service = self.services.get(circuit.service)
         if service and kind in service.limits:
             chosen = service.limits[kind]
             limit = chosen.pick(customer) if isinstance(chosen, LimitChoice) else chosen
             if limit is not None:
-                return limit
+                return limit, service.service
         cls = self.classes[circuit.sla_class]
         if kind in cls.limits and cls.limits[kind] is None:
-            return None  # the class waives this limit
+            return None, None  # the class waives this limit
         if circuit.vpn and kind in cls.vpn_limits:
-            return cls.vpn_limits[kind]
+            return cls.vpn_limits[kind], None
         if kind in cls.limits:
-            return cls.limits[kind]
-        return self.deadlines[kind].limit if kind in self.deadlines else None
+            return cls.limits[kind], None
+        return (self.deadlines[kind].limit if kind in self.deadlines else None), None
+
+
+def shorter(a: Limit, b: Limit) -> Limit:
+    """The shorter of two limits of the same unit; ``a`` when one counts working days and the other time."""
+    if isinstance(a, WorkingDays) and isinstance(b, WorkingDays):
+        return a if a.days <= b.days else b
+    if not isinstance(a, WorkingDays) and not isinstance(b, WorkingDays):
+        return min(a, b)
+    return a
+
+
+def tightest(limits: list[Limit]) -> Limit | None:
+    """The shortest of ``limits``; None when there are none, or when they mix durations and working days.
+
+    A duration and a number of working days have no order without a start
+    instant, so such a pool has no tightest limit: the rules must write one.
+    """
+    if not limits:
+        return None
+    if all(isinstance(x, WorkingDays) for x in limits):
+        return min(limits, key=lambda x: x.days)  # type: ignore[union-attr]
+    if not any(isinstance(x, WorkingDays) for x in limits):
+        return min(limits)  # type: ignore[type-var]
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -252,7 +334,7 @@ class _Builder:
     """Turns the merged sections into typed policy objects, recording problems."""
 
     KNOWN = ("timezone", "availability", "deadlines", "alerts", "defaults", "customer_caused",
-             "classes", "services", "calendar", "compensation")
+             "classes", "services", "calendar", "compensation", "protection")
 
     def __init__(self, merged: _Merged, problems: Problems) -> None:
         self.base_severity: dict[str, str] = {}
@@ -278,10 +360,62 @@ class _Builder:
         basis = basis_override or self._basis()
         calendar = self._calendar(tz) if tz else None
         compensation = self._compensation()
+        protection = self._protection(deadlines, classes, services)
         if tz is None or calendar is None or names is None or basis is None or caused is None:
             return None
         return SlaPolicy(tz, calendar, basis, deadlines, classes, services, caused, names,
-                         compensation, self.files, self.base_severity)
+                         compensation, self.files, self.base_severity, protection)
+
+    def _protection(
+        self, deadlines: dict[DeadlineKind, DeadlineRule], classes: dict[SlaClass, ClassPolicy],
+        services: dict[str, ServiceRule],
+    ) -> ProtectionRule:
+        """``protection: {limits: tightest | {kind: tightest | unchanged | LIMIT}, severity}``."""
+        sec = self.s.get("protection")
+        limits: dict[DeadlineKind, Limit | Tightening] = {}
+        severity = "critical"
+        lim_sec: Section | None = None
+        if sec is not None:
+            sec.only("limits", "severity")
+            if (sev := sec.get("severity")) is not None:
+                severity = sev.text() or severity
+            lim_sec = sec.get("limits")
+            if lim_sec is not None and not lim_sec.is_mapping():
+                whole = lim_sec.enum(Tightening)
+                limits = {kind: whole for kind in deadlines} if whole else {}
+            for name, v in lim_sec.items() if lim_sec is not None and lim_sec.is_mapping() else ():
+                if name not in DeadlineKind._value2member_map_:
+                    v.error(f"unknown deadline kind (expected one of: {', '.join(k.value for k in DeadlineKind)})")
+                    continue
+                word = v.value if isinstance(v.value, str) and v.value in Tightening._value2member_map_ else None
+                choice = Tightening(word) if word else v.limit()
+                if choice is not None:
+                    limits[DeadlineKind(name)] = choice
+        tight: dict[DeadlineKind, Limit] = {}
+        by_service: dict[tuple[str, DeadlineKind], Limit] = {}
+        where = lim_sec or sec or self.s.get("classes")
+        for kind, rule in deadlines.items():
+            if limits.get(kind, Tightening.TIGHTEST) is not Tightening.TIGHTEST:
+                continue
+            pool = [x for x in [rule.limit, *(c.limits.get(kind) for c in classes.values()),
+                                *(c.vpn_limits.get(kind) for c in classes.values())] if x is not None]
+            if (t := tightest(pool)) is not None:
+                tight[kind] = t
+            elif pool and where is not None:
+                where.error(f"the classes give '{kind}' limits in both time and working days, so none is "
+                            f"the tightest: write protection.limits.{kind}")
+            for svc in services.values():
+                chosen = svc.limits.get(kind)
+                if chosen is None:
+                    continue
+                own = [*chosen.values.values(), *([chosen.default] if chosen.default else [])] \
+                    if isinstance(chosen, LimitChoice) else [chosen]
+                if (t := tightest(own)) is not None:
+                    by_service[(svc.service, kind)] = t
+                elif where is not None:
+                    where.error(f"service {svc.service!r} gives '{kind}' limits in both time and working days, "
+                                f"so none is the tightest: write protection.limits.{kind}")
+        return ProtectionRule(limits, severity, tight, by_service)
 
     def _timezone(self) -> ZoneInfo | None:
         sec = self.s.get("timezone")

@@ -3,10 +3,11 @@
 Shape (the `monitord evaluate --inventory` contract)::
 
     customers:
-      - {id, name, level, account_manager: {name, email, phone}, contact?: {...}, segment?}
+      - {id, name, level, account_manager: {name, email, phone}, contact?: {...}, segment?,
+         protection?: [{name?, start, end, comment?}]}
     circuits:
       - {id, customer, service, sla_class, vpn?, a_end?, z_end?,
-         monitor?: {host, port?, ifindex | ifname}}
+         monitor?: {host, port?, ifindex | ifname}, protection?: [...]}
     maintenance:                       # each names a circuit, or a device ("host:port") for all its circuits
       - {circuit | device, start, end, comment?}                       # one-off
       - {circuit | device, weekly: {days: [sun], at: "02:00", duration: 4h}, from?, until?, comment?}
@@ -17,13 +18,22 @@ A recurring window's ``at`` is a local time in the rules' time zone (see
 past a shorter month's end means its last day. ``from`` / ``until`` bound the
 occurrences' starts.
 
+A protection period (a customer's critical event; on a circuit: that circuit
+only) is one-off: ``start`` and ``end`` are local times in the rules' time zone
+(``"2026-10-15 08:00"``), instants with an offset, or dates (a date alone is
+the whole day: ``start`` at its 00:00, ``end`` at its 24:00); ``24:00`` is
+accepted as the end of a day. Without ``name`` the period is named by its
+owner and start (``CUST-1@2026-10-15T08:00``), the value of the alerts'
+``protection`` label.
+
 Every problem is reported with file, line and key, all at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,7 @@ from monitord.domain import (
     MaintenanceWindow,
     Monitor,
     Person,
+    ProtectionPeriod,
     Recurrence,
     RecurringWindow,
     SlaClass,
@@ -58,19 +69,25 @@ def inventory_from(doc: Section) -> Inventory:
     # bad entry is reported once and not again by everything that names it.
     declared = {"customers": _ids(doc, "customers"), "circuits": _ids(doc, "circuits")}
     customers: dict[str, Customer] = {}
+    protection: list[ProtectionPeriod] = []
     for c in _list(doc, "customers"):
         cust = _customer(c)
+        periods = _protection(c.get("protection") if c.is_mapping() else None, cust.id if cust else "", "")
         if cust is not None:
             if cust.id in customers:
                 c.error(f"duplicate customer id {cust.id!r}")
             customers[cust.id] = cust
+            protection.extend(periods)
     circuits: dict[str, Circuit] = {}
     for c in _list(doc, "circuits"):
         circ = _circuit(c, customers, declared["customers"])
+        periods = _protection(c.get("protection") if c.is_mapping() else None,
+                              circ.customer if circ else "", circ.id if circ else "")
         if circ is not None:
             if circ.id in circuits:
                 c.error(f"duplicate circuit id {circ.id!r}")
             circuits[circ.id] = circ
+            protection.extend(periods)
     devices = {device_of(c) for c in circuits.values() if c.monitor is not None}
     windows: list[MaintenanceWindow] = []
     recurring: list[RecurringWindow] = []
@@ -82,7 +99,66 @@ def inventory_from(doc: Section) -> Inventory:
             recurring.append(window)
         else:
             windows.append(window)
-    return Inventory(customers, circuits, tuple(windows), tuple(recurring))
+    return Inventory(customers, circuits, tuple(windows), tuple(recurring), tuple(protection))
+
+
+_24H = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]24:00(:00)?$")
+
+
+def _protection(sec: Section | None, customer: str, circuit: str) -> list[ProtectionPeriod]:
+    """The ``protection:`` list of a customer (``circuit`` empty) or of one circuit.
+
+    Entries are validated even when their owner is invalid (``customer`` empty),
+    so that every problem shows at once; only an owner's valid entries are kept.
+    """
+    if sec is None or sec.value is None:
+        return []
+    if not isinstance(sec.value, list):
+        sec.error('expected a list of periods like {name: 广交会, start: "2026-10-15 00:00", end: "2026-10-19 24:00"}')
+        return []
+    out: list[ProtectionPeriod] = []
+    for p in sec.entries():
+        if not p.is_mapping():
+            p.error("expected a mapping with start and end (and optional name, comment)")
+            continue
+        p.only("name", "start", "end", "comment")
+        start_sec, end_sec = _req(p, "start"), _req(p, "end")
+        start = _local_instant(start_sec, end=False) if start_sec else None
+        end = _local_instant(end_sec, end=True) if end_sec else None
+        name = (n.text() or "") if (n := p.get("name")) else ""
+        comment = (c.text() or "") if (c := p.get("comment")) else ""
+        if start is None or end is None:
+            continue
+        assert end_sec is not None
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            # Comparing them would need the rules' time zone, which the inventory does not know.
+            end_sec.error("write start and end both with a UTC offset or both without (local time)")
+            continue
+        if end <= start:
+            end_sec.error("end must be after start")
+            continue
+        if customer:
+            owner = circuit or customer
+            ident = name or f"{owner}@{start.isoformat(timespec='minutes')}"
+            out.append(ProtectionPeriod(customer, start, end, ident, circuit, comment))
+    return out
+
+
+def _local_instant(sec: Section, end: bool) -> datetime | None:
+    """A local wall-clock time (naive), an instant with offset (aware), or a date: its 00:00, or 24:00 for an end."""
+    v = sec.value
+    if isinstance(v, str) and (m := _24H.match(v.strip())):
+        v = date.fromisoformat(m.group(1))
+        end = True  # "24:00" is the end of that day, whichever key it is
+    elif isinstance(v, str):
+        with contextlib.suppress(ValueError):
+            v = datetime.fromisoformat(v.strip())
+    if isinstance(v, datetime):
+        return v
+    if isinstance(v, date):
+        return datetime.combine(v + timedelta(days=1) if end else v, time(0))
+    sec.error(f'expected a local time like "2026-10-15 08:00", a time with offset or a date, got {sec.value!r}')
+    return None
 
 
 _MAINTENANCE_KEYS = ("circuit", "device", "start", "end", "weekly", "monthly", "from", "until", "comment")
@@ -227,7 +303,7 @@ def _person(sec: Section | None) -> Person | None:
 
 
 def _customer(c: Section) -> Customer | None:
-    c.only("id", "name", "level", "account_manager", "contact", "segment")
+    c.only("id", "name", "level", "account_manager", "contact", "segment", "protection")
     ident, name, level, am = (_req(c, k) for k in ("id", "name", "level", "account_manager"))
     cid = ident.text() if ident else None
     cname = name.text() if name else None
@@ -242,7 +318,7 @@ def _customer(c: Section) -> Customer | None:
 
 
 def _circuit(c: Section, customers: dict[str, Customer], declared: set[str]) -> Circuit | None:
-    c.only("id", "customer", "service", "sla_class", "vpn", "a_end", "z_end", "monitor")
+    c.only("id", "customer", "service", "sla_class", "vpn", "a_end", "z_end", "monitor", "protection")
     ident, cust, service, cls = (_req(c, k) for k in ("id", "customer", "service", "sla_class"))
     cid = ident.text() if ident else None
     customer = cust.text() if cust else None

@@ -355,6 +355,34 @@ def test_cli_escalation_steps(capsys: pytest.CaptureFixture[str]) -> None:
         "shift-supervisors", "department-heads", "noc-oncall"]
 
 
+def test_cli_protected_alerts_reach_the_supervisors_and_heads_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    # Labels as the planner gives an alert inside a protection period: severity critical, protection=<period>.
+    breach = ["alertname=RestoreBreached", "severity=critical", "customer=CUST-PRV-002", "sla_class=AA"]
+    code, out, _ = routes_test(capsys, *breach, "protection=年终决算",
+                               "--expect", "shift-supervisors,department-heads,account-manager,noc-oncall")
+    assert code == 0
+    assert out == ["shift-supervisors", "department-heads", "account-manager -> 陈静 <chen.jing@example.com>",
+                   "noc-oncall"]
+    # the same breach outside the period: the account manager and the NOC only
+    assert routes_test(capsys, *breach)[1] == ["account-manager -> 陈静 <chen.jing@example.com>", "noc-oncall"]
+    # an escalation step in the period reaches each of them once, not once more by its step
+    step = ["alertname=RestoreEscalation", "severity=critical", "customer=CUST-PRV-002", "step=shift_supervisor"]
+    assert routes_test(capsys, *step, "protection=年终决算")[1] == [
+        "shift-supervisors", "department-heads", "noc-oncall"]
+    # a CircuitDown of a protected circuit: no waiting, whatever the root's group_wait
+    settings, problems = load(DEMO.read_text(encoding="utf-8"))
+    assert settings is not None, problems
+    reached = Route(settings.route).match({"alertname": "CircuitDown", "severity": "critical",
+                                          "customer": "CUST-PRV-002", "protection": "年终决算"})
+    loud = [r for r in reached if r.receiver in ("shift-supervisors", "department-heads")]
+    assert [r.receiver for r in loud] == ["shift-supervisors", "department-heads"]
+    assert all(r.group_wait == timedelta(0) and "protection" in r.group_by for r in loud)
+    # written out on those routes, not inherited, so a longer wait set on the root later does not reach them
+    written = [r for r in settings.route.routes if any(m.name == "protection" and m.op is MatchOp.REGEX
+                                                       for m in r.matchers)]
+    assert len(written) == 2 and all(r.group_wait == timedelta(0) for r in written)
+
+
 def test_cli_expect_mismatch_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = routes_test(capsys, "alertname=DeviceUnreachable", "device=10.0.0.1:161",
                                  "--expect", "account-manager")
