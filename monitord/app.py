@@ -63,7 +63,7 @@ from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
 from monitord.sla.availability import Month
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, FactError, Facts, Subject
-from monitord.sla.policy import SlaPolicy, load_policy
+from monitord.sla.policy import PROTECTION_LABEL, SlaPolicy, load_policy
 from monitord.sources.debounce import Debouncer, Reachability
 from monitord.sources.inventory import load_inventory
 from monitord.sources.snmp import DevicePoll, SnmpPoller, circuit_states
@@ -169,7 +169,11 @@ class State:
         if not self.loaded.policy.classes[circuit.sla_class].proactive_notice:
             return AlertPlan({})
         ends = [e for e in (t.restored, t.closed) if e is not None]
-        labels = self.planner.labels(circuit, PROACTIVE_SEVERITY, ticket=t.id)
+        # It fires once, so it is not split at a protection period's edges as other alerts are; a fault that
+        # starts in one is marked with it, so the routing tree can treat the notice as protected too.
+        guard = self.planner.protected(t.id)
+        extra = {PROTECTION_LABEL: guard.name} if guard is not None else {}
+        labels = self.planner.labels(circuit, PROACTIVE_SEVERITY, ticket=t.id, **extra)
         return AlertPlan({AlertKey(PROACTIVE_NOTICE, labels): [(t.reported, min(ends) if ends else None)]})
 
 

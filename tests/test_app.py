@@ -159,3 +159,16 @@ def test_reload_keeps_tickets_and_applies_new_limits_to_them(config: Path):
     assert "T1" in d.state.facts.tickets
     d.tick(at(46))
     assert ("RestoreBreached", at(45)) in names(d)
+
+
+def test_a_proactive_notice_of_a_fault_in_a_protection_period_is_marked_protected(config: Path):
+    inventory = config.parent / "inventory.yaml"
+    text = inventory.read_text(encoding="utf-8")
+    # CUST-GRP-001's circuits (AAA among them) under protection for the whole day of T0.
+    inventory.write_text(text.replace("  - id: CUST-GRP-001\n", "  - id: CUST-GRP-001\n    protection: [{name: 广交会, "
+                                      "start: 2026-10-12, end: 2026-10-13}]\n", 1), encoding="utf-8")
+    daemon = start(config, at(0))
+    ticket = TicketEvent(at(0), TicketEventType.REPORTED, "MON-1", AAA, TicketSource.MONITORING)
+    assert daemon.ingest([ticket], at(0)).new == 1
+    [notice] = [a for a in daemon.firing() if a.name == "ProactiveNotice"]
+    assert notice.labels["protection"] == "广交会" and notice.labels["severity"] == "info"
