@@ -95,3 +95,24 @@ def test_spans_and_languages() -> None:
     with pytest.raises(ValueError, match="fr"):
         Messages("fr")
     assert "deadline" in DETAILS and "ticket_stage" in DETAILS
+
+
+def test_a_proactive_notice_reads_as_a_notice_to_the_customer() -> None:
+    proactive = NoticeAlert("ProactiveNotice", {"circuit": "GZ-SDH-000123", "customer": "C1", "severity": "info",
+                                                "ticket": "MON-7"}, NoticeState.FIRING, T0)
+    zh = Messages("zh-CN").render(notice(proactive, at=T0))
+    assert zh.subject.startswith("【通知】电路故障主动告知：GZ-SDH-000123")
+    assert zh.subject.endswith("网管监控发现电路中断，已立故障单 MON-7，正在处理")
+    assert "ProactiveNotice（ProactiveNotice） · 通知" not in zh.text and "· 通知" in zh.text
+    en = Messages("en").render(notice(proactive, at=T0))
+    assert en.subject.startswith("[NOTICE] Circuit fault notice: GZ-SDH-000123")
+
+
+def test_a_device_alert_names_its_device() -> None:
+    unreachable = NoticeAlert("DeviceUnreachable", {"device": "10.1.1.1:161", "severity": "major"},
+                              NoticeState.FIRING, T0)
+    zh = Messages("zh-CN").render(notice(unreachable, at=T0 + timedelta(minutes=3)))
+    assert zh.subject.startswith("【告警】设备不可达：设备 10.1.1.1:161｜")
+    assert "设备：10.1.1.1:161" in zh.text
+    en = Messages("en").render(notice(unreachable, at=T0 + timedelta(minutes=3)))
+    assert en.subject.startswith("[FIRING] Device unreachable: device 10.1.1.1:161 |") and "Device: 10.1.1.1:161" in en.text
