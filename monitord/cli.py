@@ -275,7 +275,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on simulated routers with a scripted first few minutes, until Ctrl-C."""
     from monitord.demo import main as demo_main
 
-    return demo_main(Path(args.workdir) if args.workdir else None, port=args.port)
+    return demo_main(Path(args.workdir) if args.workdir else None, port=args.port, smtp_port=args.smtp_port,
+                     webhook_port=args.webhook_port)
 
 
 def _router(config: Path, inventory: str | None) -> Router:
@@ -378,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir", help="directory for the demo's config, rules, token and state "
                                      "(default: a new temporary directory)")
     d.add_argument("--port", type=int, default=9464, help="the daemon's HTTP port (0: any free port)")
+    d.add_argument("--smtp-port", type=int, default=2525,
+                   help="the demo mail server's port, whose messages land in WORKDIR/mail (0: any free port)")
+    d.add_argument("--webhook-port", type=int, default=9465,
+                   help="the demo webhook endpoint's port, whose bodies land in WORKDIR/webhook (0: any free port)")
     d.set_defaults(func=cmd_demo)
 
     add_report_parser(sub)  # report monthly | fault

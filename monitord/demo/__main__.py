@@ -1,12 +1,13 @@
-"""``python -m monitord.demo``: the demo without the ``monitord`` command, and with the routers' ports."""
+"""``python -m monitord.demo``: the demo without the ``monitord`` command, with the routers' ports, fast-forwarded."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-from monitord.demo import DEFAULT_PORT, main
+from monitord.demo import DEFAULT_PORT, DEFAULT_SMTP_PORT, DEFAULT_WEBHOOK_PORT, main
 
 
 def _ports(text: str) -> list[int]:
@@ -27,8 +28,15 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the daemon's HTTP port (0: any free port)")
     p.add_argument("--snmp-ports", type=_ports,
                    help="the three routers' UDP ports (default 16100,16101,16102; 0: free)")
+    p.add_argument("--smtp-port", type=int, default=DEFAULT_SMTP_PORT,
+                   help="the demo mail server's port (0: any free port)")
+    p.add_argument("--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT,
+                   help="the demo webhook endpoint's port (0: any free port)")
+    p.add_argument("--fast-forward", type=float, default=0.0, metavar="SECONDS",
+                   help="start the scenario's clock this much earlier, so its deadlines come that much sooner")
     args = p.parse_args(argv)
-    return main(args.workdir, port=args.port, snmp_ports=args.snmp_ports)
+    return main(args.workdir, port=args.port, snmp_ports=args.snmp_ports, smtp_port=args.smtp_port,
+                webhook_port=args.webhook_port, fast_forward=timedelta(seconds=args.fast_forward))
 
 
 if __name__ == "__main__":
