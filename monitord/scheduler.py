@@ -62,16 +62,21 @@ class Timer:
             if self.scheduler.get_job(TIMER_JOB):
                 self.scheduler.remove_job(TIMER_JOB)
             return
-        # misfire_grace_time=None: an instant already past runs at once, never skipped.
+        # misfire_grace_time=None: an instant already past runs at once, never skipped. max_instances=2: a
+        # run re-armed while the current one is finishing would otherwise be dropped as "already running".
         self.scheduler.add_job(self._run, "date", run_date=at, id=TIMER_JOB, replace_existing=True,
-                               misfire_grace_time=None)
+                               misfire_grace_time=None, max_instances=2)
 
     async def _run(self) -> None:
         # A coroutine job: APScheduler runs plain functions in its thread pool, coroutines on the loop.
-        try:
-            self._tick(self._clock())
-        except Exception:  # a failing tick must not stop the timer for every other deadline
-            log.exception("timer tick failed")
+        for _ in range(100):  # what came due meanwhile (a group due at the deadline it notifies) is taken now
+            try:
+                self._tick(self._clock())
+            except Exception:  # a failing tick must not stop the timer for every other deadline
+                log.exception("timer tick failed")
+            at = self._next()
+            if at is None or at > self._clock():
+                break
         self.rearm()
 
 
