@@ -185,7 +185,9 @@ class Engine:
         for key, conds in plan.items():
             slot = self._slots.get(key)
             if slot is None:
-                # Never fired: nothing to do unless a stretch has begun by now.
+                # Never fired: nothing to do unless a stretch has begun by now (a plan may list no stretch).
+                if not conds:
+                    continue
                 start = conds[0][0]
                 if start > now:
                     following = start if following is None or start < following else following

@@ -155,3 +155,13 @@ def test_alerts_of_one_subject_fire_each_at_its_own_instant():
     fired = [(c.alert.name, c.at) for c in eng.advance(at(100)) if c.new is AlertState.FIRING]
     assert fired == [("RestoreWarning", at(30)), ("RestoreBreached", at(60)), ("RestoreEscalation", at(90))]
     assert eng.next_instant() is None
+
+
+def test_an_alert_planned_with_no_stretch_never_fires_and_breaks_nothing():
+    plans = Plans()
+    plans.plans["D1"] = {KEY: []}  # e.g. a device seen reachable and never unreachable
+    eng = Engine(plans)
+    assert eng.update(["D1"], at(0)) == []
+    assert eng.next_instant() is None and eng.firing() == []
+    plans.plans["D1"] = {KEY: [(at(5), None)]}
+    assert [(c.new, c.at) for c in eng.update(["D1"], at(10))] == [(AlertState.FIRING, at(5))]
