@@ -152,8 +152,13 @@ class Backend(Protocol):
         """Rebuild configuration, rules and inventory; swap them in only when all are valid."""
         ...
 
-    def metrics(self) -> bytes:
-        """The Prometheus text exposition of the daemon's metrics."""
+    async def metrics(self) -> bytes:
+        """The Prometheus text exposition of the daemon's metrics.
+
+        A coroutine because writing it may take most of a second for a large
+        network: the daemon takes a snapshot on the loop and writes the text in
+        a worker thread, so probes and events are served meanwhile.
+        """
         ...
 
     def silences(self) -> list[dict[str, Any]]:
@@ -289,7 +294,7 @@ class _Api:
 
     async def metrics(self, request: Request) -> Response:
         """GET /metrics: the Prometheus exposition."""
-        return Response(self.backend.metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(await self.backend.metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def post_events(self, request: Request) -> Response:
         """POST /api/v1/events: validate every event, then store all of them or none."""

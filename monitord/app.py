@@ -25,8 +25,9 @@ import os
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
 from monitord.sla.availability import Month
 from monitord.sla.facts import AVAILABILITY, DOWN, REPEAT, TICKET, FactError, Facts, Subject
-from monitord.sla.policy import PROTECTION_LABEL, SlaPolicy, load_policy
+from monitord.sla.policy import PROTECTION_LABEL, AlertRole, SlaPolicy, load_policy
 from monitord.sources.debounce import Debouncer, Reachability
 from monitord.sources.inventory import load_inventory
 from monitord.sources.snmp import DevicePoll, SnmpPoller, circuit_states
@@ -234,6 +235,12 @@ class Daemon:
                 self.debouncer.known_down(circuit)
         self.reload_ok = True
         self.reload_errors: list[str] = []
+        # For the exporter: who is told the subjects each ingest changed, the device polls, and every
+        # alert occurrence stored as fired by (alert name, sla_class), counted from storage at start-up.
+        self.on_change: list[Callable[[Iterable[Subject]], None]] = []
+        self.polls = exporter.DevicePolls()
+        self.fired: Counter[tuple[str, str]] = Counter(
+            (name, dict(labels).get("sla_class", "")) for name, labels, _ in self._stored)
         self.notices: list[Transition] = []  # new transitions, for the alerting layer to send
         self.dispatcher = self._dispatcher(loaded.router)
         for key, payload in repo.last_notices():  # what each group was last told, so nothing repeats early
@@ -262,6 +269,8 @@ class Daemon:
         for event in sorted(new, key=lambda e: e.at):
             subjects.update(dict.fromkeys(self.state.facts.apply(event)))
         subjects.update(dict.fromkeys([(PROACTIVE, s[1]) for s in subjects if s[0] == TICKET]))
+        for listener in self.on_change:
+            listener(subjects)
         moved += engine.update(subjects, clock)
         self._persist(moved, clock)
         return IngestResult(new=len(new), duplicates=len(events) - len(new))
@@ -292,6 +301,7 @@ class Daemon:
         clock starts at the first down poll.
         """
         device = f"{poll.target.host}:{poll.target.port}"
+        self.polls.observe(device, poll.duration, not poll.reachable or bool(poll.error))
         if self.reachability.observe(device, poll.reachable, at):
             engine = self.state.engine
             clock = max(at, engine.now) if engine.now else at
@@ -438,6 +448,8 @@ class Daemon:
             if known and self._stored[ident] == alert.resolved_at:
                 continue  # stored exactly so before: already acted on
             changed[id(alert)] = alert
+            if not known:
+                self.fired[(alert.name, alert.labels.get("sla_class", ""))] += 1
             self._stored[ident] = alert.resolved_at
             if tr.new is AlertState.FIRING and known:
                 continue  # fired before a restart; only its resolution could be new
@@ -488,6 +500,10 @@ class DaemonBackend:
         self.reloaded_at = clock()
         self.events_total = 0
         self._inventory_seen = _fingerprint(daemon.loaded.settings.inventory)
+        # The exporter's rows of the state in force, kept between scrapes; built now, at start-up.
+        self._view: exporter.StateView | None = None
+        daemon.on_change.append(self._touch)
+        self._rows(self.reloaded_at)
 
     def ingest(self, events: list[Event]) -> api.IngestResult:
         """Store and apply events; re-arm the timer, as an event may bring the next deadline forward."""
@@ -533,7 +549,9 @@ class DaemonBackend:
         """Rebuild from the files and swap; the old set keeps running on any problem."""
         self.notifier.reloading(time.monotonic_ns() // 1000)
         errors = self.daemon.reload(self.config, self.clock())
-        self.reloaded_at = self.clock()
+        if not errors:
+            self.reloaded_at = self.clock()
+            self._rows(self.reloaded_at)  # the exporter's view of the new state, now rather than at a scrape
         self._inventory_seen = _fingerprint(self.daemon.loaded.settings.inventory)
         if not errors:
             for follow in self.followers:
@@ -542,15 +560,55 @@ class DaemonBackend:
         self.notifier.ready(status="reload failed, old configuration kept" if errors else "running")
         return api.ReloadResult(not errors, errors)
 
-    def metrics(self) -> bytes:
-        """The Prometheus exposition of the current state."""
-        nxt = self.daemon.next_instant()
+    async def metrics(self) -> bytes:
+        """The Prometheus exposition of the current state: snapshot on the loop, text in a worker thread.
+
+        The snapshot costs the loop O(what changed since the last scrape); writing
+        some 300,000 samples of a large network takes most of a second, which the
+        loop must not wait for (``bench/scrape.py``).
+        """
+        snapshot = self.snapshot()
+        return await asyncio.to_thread(exporter.exposition, snapshot)
+
+    def snapshot(self) -> exporter.Snapshot:
+        """What the exporter shows, as of the daemon's clock now; on the event loop."""
+        now, daemon = self.clock(), self.daemon
+        state = daemon.state
+        policy = state.loaded.policy
+        month, circuits, tickets = self._rows(now)
+        lo, hi = month.bounds(policy.tz)
+        nxt, due = daemon.next_instant(), state.engine.next_instant()
+        # The engine has processed everything before its next instant; only an instant already past is lag.
+        lag = (now - due).total_seconds() if due is not None and due < now else 0.0
+        kinds = {rule.alerts[AlertRole.BREACH]: kind.value for kind, rule in policy.deadlines.items()
+                 if AlertRole.BREACH in rule.alerts}
+        breaches: Counter[tuple[str, str]] = Counter({(k, c.value): 0 for k in kinds.values() for c in policy.classes})
+        for (name, cls), n in daemon.fired.items():
+            if name in kinds and cls:
+                breaches[(kinds[name], cls)] += n
+        devices = {d: not (spans and spans[-1][1] is None) for d, spans in daemon.reachability.spans.items()}
         outbox = self.outbox
-        return exporter.exposition(lambda: exporter.Snapshot(
-            self.daemon.reload_ok, self.reloaded_at.timestamp(), self.daemon.firing(),
-            nxt.timestamp() if nxt else None, self.events_total, self.ticket_dbs.stats if self.ticket_dbs else {},
-            outbox.counts if outbox else {}, outbox.backlog if outbox else None,
-            self.notify_stats.snapshot() if self.notify_stats else {}))
+        return exporter.Snapshot(
+            reload_ok=daemon.reload_ok, reload_timestamp=self.reloaded_at.timestamp(), firing=daemon.firing(),
+            next_instant=nxt.timestamp() if nxt else None, events_total=self.events_total,
+            ticket_sources={k: replace(v) for k, v in self.ticket_dbs.stats.items()} if self.ticket_dbs else {},
+            notifications=dict(outbox.counts) if outbox else {}, outbox_backlog=outbox.backlog if outbox else None,
+            deliveries=self.notify_stats.snapshot() if self.notify_stats else {},
+            now=now.timestamp(), engine_lag=lag, month=(lo.timestamp(), hi.timestamp()),
+            targets={c.value: p.availability for c, p in policy.classes.items()}, circuits=circuits,
+            tickets=tickets, breaches=breaches, devices=devices, polls=daemon.polls.figures())
+
+    def _rows(self, now: datetime) -> tuple[Month, list[exporter.CircuitRow], list[exporter.TicketRow]]:
+        """The exporter's rows as of ``now``; a new state (a reload) gets a new view."""
+        state = self.daemon.state
+        if self._view is None or self._view.facts is not state.facts:
+            self._view = exporter.StateView(state.facts, state.planner, ticket_stage, now)
+        return self._view.rows(now)
+
+    def _touch(self, subjects: Iterable[Subject]) -> None:
+        """Tell the exporter's view what an ingest changed (``Daemon.on_change``), if it is the state's."""
+        if self._view is not None and self._view.facts is self.daemon.state.facts:
+            self._view.touch(subjects)
 
     # silences (api.Backend) -------------------------------------------------------
     def silences(self) -> list[dict[str, Any]]:

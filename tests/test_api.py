@@ -79,7 +79,7 @@ class Backend:
         self.reloads += 1
         return ReloadResult(ok=not self.reload_errors, errors=list(self.reload_errors))
 
-    def metrics(self) -> bytes:
+    async def metrics(self) -> bytes:
         return generate_latest(self.registry)
 
     def silences(self) -> list[dict[str, Any]]:

@@ -228,7 +228,7 @@ class Running:
     def metric(self, name: str, **labels: str) -> float | None:
         """One sample of the Prometheus exposition, None when absent."""
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        for line in self.backend.metrics().decode().splitlines():
+        for line in asyncio.run(self.backend.metrics()).decode().splitlines():
             series, _, value = line.rpartition(" ")
             if series in (f"{name}{{{want}}}", name if not labels else ""):
                 return float(value)

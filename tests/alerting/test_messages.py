@@ -115,4 +115,5 @@ def test_a_device_alert_names_its_device() -> None:
     assert zh.subject.startswith("【告警】设备不可达：设备 10.1.1.1:161｜")
     assert "设备：10.1.1.1:161" in zh.text
     en = Messages("en").render(notice(unreachable, at=T0 + timedelta(minutes=3)))
-    assert en.subject.startswith("[FIRING] Device unreachable: device 10.1.1.1:161 |") and "Device: 10.1.1.1:161" in en.text
+    assert en.subject.startswith("[FIRING] Device unreachable: device 10.1.1.1:161 |")
+    assert "Device: 10.1.1.1:161" in en.text
