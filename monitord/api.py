@@ -38,6 +38,8 @@ from starlette.routing import Route
 from monitord.alerting.mute import silence_problem
 from monitord.config.alerting import Matcher, parse_matcher
 from monitord.domain import Event, Silence
+from monitord.reports.i18n import LANGUAGES
+from monitord.reports.render import FAULT_FORMATS, MONTHLY_FORMATS
 from monitord.sources.events import EventError, parse_event, parse_instant
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,14 @@ class NewSilence:
     ends_at: datetime
     created_by: str
     comment: str
+
+
+class ReportRejected(ValueError):
+    """Raised by the backend's report methods for a parameter the report cannot be made for."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"`{field}`: {message}")
+        self.field = field
 
 
 class SilenceRejected(ValueError):
@@ -159,6 +169,18 @@ class Backend(Protocol):
         network: the daemon takes a snapshot on the loop and writes the text in
         a worker thread, so probes and events are served meanwhile.
         """
+        ...
+
+    def monthly_report(self, month: str, customers: list[str], fmt: str, lang: str) -> tuple[str, str]:
+        """The monthly SLA report of ``month`` (``YYYY-MM``) as of now and its media type.
+
+        ``customers`` empty: every customer. ``fmt`` is one of ``render.MONTHLY_FORMATS``.
+        Raises ``ReportRejected`` naming the parameter it cannot make the report for.
+        """
+        ...
+
+    def fault_report(self, ticket: str, fmt: str, lang: str) -> tuple[str, str] | None:
+        """One fault's report as of now and its media type; None when there is no such ticket."""
         ...
 
     def silences(self) -> list[dict[str, Any]]:
@@ -230,6 +252,8 @@ class _Api:
             Route("/api/v1/silences", read(self.silences), methods=["GET"]),
             Route("/api/v1/silences", write(self.post_silence), methods=["POST"]),
             Route("/api/v1/silences/{id}", write(self.expire_silence), methods=["DELETE"]),
+            Route("/api/v1/reports/monthly", read(self.monthly_report), methods=["GET"]),
+            Route("/api/v1/reports/fault/{ticket}", read(self.fault_report), methods=["GET"]),
             Route("/api/v1/openapi.json", open_(self.openapi), methods=["GET"]),
         ]
 
@@ -382,9 +406,45 @@ class _Api:
             return _errors(404, {"message": f"no silence with id {silence_id!r}"})
         return JSONResponse(expired)
 
+    async def monthly_report(self, request: Request) -> Response:
+        """GET /api/v1/reports/monthly?month=YYYY-MM[&customer=ID...][&format=][&lang=]."""
+        q = request.query_params
+        problems = _choice_problems(q, MONTHLY_FORMATS)
+        if "month" not in q:
+            problems.append({"field": "month", "message": "`month` is required, e.g. month=2026-10"})
+        if problems:
+            return _errors(400, *problems)
+        try:
+            body, media = self.backend.monthly_report(q["month"], q.getlist("customer"), q.get("format", "json"),
+                                                      q.get("lang", LANGUAGES[0]))
+        except ReportRejected as exc:
+            return _errors(400, {"field": exc.field, "message": str(exc)})
+        return Response(body, media_type=media)
+
+    async def fault_report(self, request: Request) -> Response:
+        """GET /api/v1/reports/fault/{ticket}[?format=][&lang=]."""
+        q = request.query_params
+        problems = _choice_problems(q, FAULT_FORMATS)
+        if problems:
+            return _errors(400, *problems)
+        ticket = request.path_params["ticket"]
+        made = self.backend.fault_report(ticket, q.get("format", "json"), q.get("lang", LANGUAGES[0]))
+        if made is None:
+            return _errors(404, {"message": f"no ticket {ticket!r}"})
+        return Response(made[0], media_type=made[1])
+
     async def openapi(self, request: Request) -> Response:
         """GET /api/v1/openapi.json: the API's description."""
         return JSONResponse(openapi_document())
+
+
+def _choice_problems(q: Any, formats: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The report parameters ``format`` and ``lang`` that are not one of their choices."""
+    out = []
+    for name, choices in (("format", formats), ("lang", LANGUAGES)):
+        if name in q and q[name] not in choices:
+            out.append({"field": name, "message": f"`{name}` must be one of {', '.join(choices)}, got {q[name]!r}"})
+    return out
 
 
 _SILENCE_FIELDS = ("matchers", "startsAt", "endsAt", "createdBy", "comment")

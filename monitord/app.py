@@ -59,6 +59,9 @@ from monitord.domain import (
     TicketSource,
 )
 from monitord.engine import Engine, Transition
+from monitord.reports import render
+from monitord.reports.fault import TicketNotFound, fault_report
+from monitord.reports.monthly import ReportError, monthly_report
 from monitord.scheduler import PollGroups, TicketDbPolls, Timer
 from monitord.sdnotify import Notifier, watchdog_interval
 from monitord.sla.alerts import SlaPlanner
@@ -611,6 +614,33 @@ class DaemonBackend:
             self._view.touch(subjects)
 
     # silences (api.Backend) -------------------------------------------------------
+    def monthly_report(self, month: str, customers: list[str], fmt: str, lang: str) -> tuple[str, str]:
+        """The monthly report from the daemon's own facts (up to now), as ``monitord report monthly`` makes it.
+
+        Made on the loop, as the facts change there: a whole network of 100,000 circuits takes
+        seconds (``bench/report.py``), so such a report is better made with the command.
+        """
+        now, state = self.clock(), self.daemon.state
+        try:
+            m = Month.parse(month)
+        except ValueError:
+            raise api.ReportRejected("month", f"expected a month like 2026-10, got {month!r}") from None
+        try:
+            report = monthly_report(state.loaded.policy, state.planner, m, now, customers or None)
+        except ReportError as exc:
+            raise api.ReportRejected("customer" if customers and "customer" in str(exc) else "month",
+                                     str(exc)) from None
+        return render.monthly(report, fmt, lang)
+
+    def fault_report(self, ticket: str, fmt: str, lang: str) -> tuple[str, str] | None:
+        """One fault's report from the daemon's own facts (up to now); None for an unknown ticket."""
+        state = self.daemon.state
+        try:
+            report = fault_report(state.loaded.policy, state.planner, ticket, self.clock())
+        except TicketNotFound:
+            return None
+        return render.fault(report, fmt, lang)
+
     def silences(self) -> list[dict[str, Any]]:
         """Every stored silence with its state now, times in the rules' zone."""
         now, tz = self.clock(), self.daemon.loaded.policy.tz

@@ -132,15 +132,7 @@ def cmd_report_monthly(args: argparse.Namespace) -> int:
     except CalendarCoverageError as exc:
         _err(f"calendar: {exc}")
         return 2
-    if args.format == "json":
-        import json
-
-        text = json.dumps(render.monthly_json(report), ensure_ascii=False, indent=2) + "\n"
-    elif args.format == "csv":
-        text = render.monthly_csv(report)
-    else:
-        text = render.monthly_html(report, args.lang)
-    _write(args, text)
+    _write(args, render.monthly(report, args.format, args.lang)[0])
     return 0
 
 
@@ -172,15 +164,7 @@ def cmd_report_fault(args: argparse.Namespace) -> int:
     except CalendarCoverageError as exc:
         _err(f"calendar: {exc}")
         return 2
-    if args.format == "json":
-        import json
-
-        text = json.dumps(render.fault_json(report), ensure_ascii=False, indent=2) + "\n"
-    elif args.format == "html":
-        text = render.fault_html(report, args.lang)
-    else:
-        text = render.fault_text(report, args.lang)
-    _write(args, text)
+    _write(args, render.fault(report, args.format, args.lang)[0])
     return 0
 
 
@@ -201,12 +185,12 @@ def add_report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     m = rsub.add_parser("monthly", help="every circuit's month per customer: availability, faults, limits, credit")
     m.add_argument("--month", required=True, help="the month, e.g. 2026-10 (local time)")
     m.add_argument("--customer", action="append", help="a customer id (repeat for several; default: all)")
-    m.add_argument("--format", choices=("json", "csv", "html"), default="json")
+    m.add_argument("--format", choices=render.MONTHLY_FORMATS, default="json")
     _source_args(m)
     m.set_defaults(func=cmd_report_monthly)
     f = rsub.add_parser("fault", help="one fault's timeline, limits and fault-report status")
     f.add_argument("--ticket", required=True, help="the ticket id")
-    f.add_argument("--format", choices=("text", "json", "html"), default="text")
+    f.add_argument("--format", choices=render.FAULT_FORMATS, default="text")
     f.add_argument("--mark-sent", action="store_true",
                    help="first record that the fault report was sent (via the daemon's API; needs --config)")
     _source_args(f)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ from monitord.api import (
     IngestResult,
     NewSilence,
     ReloadResult,
+    ReportRejected,
     SilenceRejected,
     build_app,
     openapi_document,
@@ -82,6 +84,18 @@ class Backend:
     async def metrics(self) -> bytes:
         return generate_latest(self.registry)
 
+    def monthly_report(self, month: str, customers: list[str], fmt: str, lang: str) -> tuple[str, str]:
+        if month != "2025-03":
+            raise ReportRejected("month", f"month {month} has not begun")
+        if fmt == "csv":
+            return "month,customer,circuit\n2025-03,CUST1,C1\n", "text/csv"
+        return json.dumps({"customers": [{"customer": c} for c in customers]}), "application/json"
+
+    def fault_report(self, ticket: str, fmt: str, lang: str) -> tuple[str, str] | None:
+        if ticket not in {e["ticket"] for e in self.stored}:
+            return None
+        return json.dumps({"ticket": ticket}), "application/json"
+
     def silences(self) -> list[dict[str, Any]]:
         return [silence_json(s, NOW) for s in self.silence_list]
 
@@ -115,9 +129,9 @@ class Running:
         headers.update(kw.pop("headers", {}))
         return self.http.post(path, headers=headers, **kw)
 
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
+    def get(self, path: str, token: str | None = None, params: dict[str, Any] | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.http.get(path, headers=headers)
+        return self.http.get(path, headers=headers, params=params)
 
 
 @pytest.fixture
@@ -527,10 +541,12 @@ def test_every_documented_operation_answers_as_documented(serve):
     api.post("/api/v1/events", json=GOOD)
     sid = api.post("/api/v1/silences", json=SILENCE).json()["id"]
     bodies: dict[tuple[str, str], Any] = {("/api/v1/events", "post"): [GOOD2], ("/api/v1/silences", "post"): SILENCE}
+    params = {"/api/v1/reports/monthly": {"month": "2025-03"}}
     for path, method in sorted(_documented_operations()):
         headers = {"Authorization": f"Bearer {TOKEN}"}
         body = bodies.get((path, method))
-        response = api.http.request(method.upper(), path.replace("{id}", sid), headers=headers, json=body)
+        url = path.replace("{id}", sid).replace("{ticket}", GOOD["ticket"])
+        response = api.http.request(method.upper(), url, headers=headers, json=body, params=params.get(path))
         assert response.status_code < 300, (path, method, response.status_code)
         _check_documented(path, method, response)
 
@@ -575,3 +591,19 @@ def test_documented_examples_are_valid_events():
         value = example["value"]
         for obj in value if isinstance(value, list) else [value]:
             assert isinstance(parse_event(obj), TicketEvent)
+
+
+def test_reports_pass_their_parameters_and_name_the_bad_ones(serve):
+    api = serve()
+    api.post("/api/v1/events", json=GOOD)
+    got = api.get("/api/v1/reports/monthly", params={"month": "2025-03", "customer": ["A", "B"]})
+    assert got.status_code == 200 and got.json() == {"customers": [{"customer": "A"}, {"customer": "B"}]}
+    csv = api.get("/api/v1/reports/monthly", params={"month": "2025-03", "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("month,")
+    bad = api.get("/api/v1/reports/monthly", params={"format": "pdf", "lang": "fr"})
+    assert bad.status_code == 400
+    assert sorted(e["field"] for e in bad.json()["errors"]) == ["format", "lang", "month"]
+    early = api.get("/api/v1/reports/monthly", params={"month": "2030-01"})
+    assert early.status_code == 400 and early.json()["errors"][0]["field"] == "month"
+    assert api.get(f"/api/v1/reports/fault/{GOOD['ticket']}").json() == {"ticket": GOOD["ticket"]}
+    assert api.get("/api/v1/reports/fault/NO-SUCH").status_code == 404

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -318,3 +319,29 @@ def test_silence_command_adds_lists_and_expires_and_silences_survive_a_restart(h
         assert unknown.returncode == 2 and "no silence with id 'no-such-id'" in unknown.stderr
     finally:
         second.stop(signal.SIGKILL)
+
+
+def test_the_reports_through_the_api_come_from_the_daemons_own_facts(home: Path, running: Daemon):
+    tz = ZoneInfo("Asia/Shanghai")
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    if (start + timedelta(minutes=10)).astimezone(tz).month != start.astimezone(tz).month:
+        start -= timedelta(minutes=30)  # just after midnight on the 1st: keep the whole fault in one month
+    month = start.astimezone(tz).strftime("%Y-%m")
+    events = [{"at": iso(start), "type": "reported", "ticket": "TT-API-1", "circuit": "GZ-SDH-000123"},
+              {"at": iso(start + timedelta(minutes=10)), "type": "restored", "ticket": "TT-API-1"}]
+    assert running.request("POST", "/api/v1/events", events)[0] == 201
+    status, body = running.request("GET", f"/api/v1/reports/monthly?month={month}&customer=CUST-GRP-001")
+    assert status == 200, body
+    [customer] = json.loads(body)["customers"]
+    circuit = next(c for c in customer["circuits"] if c["circuit"] == "GZ-SDH-000123")
+    assert [f["ticket"] for f in circuit["faults"]] == ["TT-API-1"]
+    assert circuit["downtime_seconds"] == 600.0  # reported -> restored: 10 minutes
+    status, page = running.request("GET", f"/api/v1/reports/monthly?month={month}&customer=CUST-GRP-001"
+                                          "&format=html&lang=en")
+    assert status == 200 and b"<svg" in page and b"GZ-SDH-000123" in page
+    status, body = running.request("GET", "/api/v1/reports/fault/TT-API-1")
+    assert status == 200 and json.loads(body)["circuit"]["id"] == "GZ-SDH-000123"
+    assert json.loads(body)["report"]["sent"] is None
+    assert running.request("GET", "/api/v1/reports/fault/NO-SUCH")[0] == 404
+    status, body = running.request("GET", "/api/v1/reports/monthly?month=2099-01")
+    assert status == 400 and json.loads(body)["errors"][0]["field"] == "month"

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -351,3 +352,36 @@ def _report_status(report: FaultReport, t: Text) -> str:
 def report_status(report: FaultReport, lang: str = LANGUAGES[0]) -> str:
     """One sentence on the fault report's own limit: due when, sent or not."""
     return _report_status(report, _text(lang, report.tz))
+
+
+MONTHLY_FORMATS = ("json", "csv", "html")
+"""What the monthly report is written as."""
+FAULT_FORMATS = ("text", "json", "html")
+"""What the fault report is written as."""
+_MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/html", "text": "text/plain"}
+
+
+def monthly(report: MonthlyReport, fmt: str, lang: str = LANGUAGES[0]) -> tuple[str, str]:
+    """The monthly report written as ``fmt`` (one of ``MONTHLY_FORMATS``), with its media type."""
+    if fmt == "json":
+        text = json.dumps(monthly_json(report), ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "csv":
+        text = monthly_csv(report)
+    elif fmt == "html":
+        text = monthly_html(report, lang)
+    else:
+        raise ValueError(f"format must be one of {', '.join(MONTHLY_FORMATS)}, got {fmt!r}")
+    return text, _MEDIA[fmt]
+
+
+def fault(report: FaultReport, fmt: str, lang: str = LANGUAGES[0]) -> tuple[str, str]:
+    """The fault report written as ``fmt`` (one of ``FAULT_FORMATS``), with its media type."""
+    if fmt == "json":
+        text = json.dumps(fault_json(report), ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "html":
+        text = fault_html(report, lang)
+    elif fmt == "text":
+        text = fault_text(report, lang)
+    else:
+        raise ValueError(f"format must be one of {', '.join(FAULT_FORMATS)}, got {fmt!r}")
+    return text, _MEDIA[fmt]
