@@ -74,6 +74,7 @@ def config() -> str:
       notifiers: [{{kind: email, to: [supervisors-{c}@example.com]}}]""" for c in CITIES)
     return f"""
 alerting:
+  smtp: {{smarthost: "mail.example.com:25", from: "monitord@example.com", starttls: false}}
   route:
     receiver: noc
     routes:{"".join(city_routes(c) for c in CITIES)}
