@@ -28,7 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,9 @@ from monitord.storage.repo import Repository
 from monitord.yamldoc import InputError
 
 log = logging.getLogger(__name__)
+
+NOTICE_RETENTION = timedelta(days=30)
+"""How long sent notices stay in the notification log (each group's latest stays for good)."""
 
 
 @dataclass(frozen=True)
@@ -759,6 +762,14 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
 
     timer.scheduler.add_job(resend, "interval", seconds=notifiers.resend_interval.total_seconds(),
                             id="alertmanager-resend", max_instances=1, coalesce=True)
+
+    async def prune_log() -> None:  # a coroutine, so that it runs on the loop like every other writer
+        gone = repo.prune_notices(clock() - NOTICE_RETENTION)
+        if gone:
+            log.info("notification log: %d entries older than %d days pruned", gone, NOTICE_RETENTION.days)
+
+    timer.scheduler.add_job(prune_log, "interval", days=1, id="notification-log-prune", next_run_time=clock(),
+                            max_instances=1, coalesce=True)
     interval = watchdog_interval(env, os.getpid())
     if interval is not None:
         # Pinged from the loop itself: a hung loop stops the pings and systemd restarts us.

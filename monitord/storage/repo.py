@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
@@ -341,6 +342,19 @@ class Repository:
         query = select(n.c.group_key, n.c.payload).where(n.c.id.in_(latest)).order_by(n.c.id)
         with self.engine.connect() as conn:
             return [(r.group_key, r.payload) for r in conn.execute(query)]
+
+    def prune_notices(self, before: datetime) -> int:
+        """Delete the finished entries (sent or given up) written before ``before``; how many went.
+
+        The latest entry of each receiver's group stays whatever its age: it is what
+        ``last_notices`` reads so that a restart repeats nothing early. Unsent ones stay.
+        """
+        n = t.notices
+        latest = select(func.max(n.c.id)).group_by(n.c.receiver, n.c.group_key)
+        stmt = (delete(n).where(n.c.created_at < before, or_(n.c.sent_at.is_not(None), n.c.failed_at.is_not(None)),
+                                n.c.id.not_in(latest)))
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
 
     def mark_notices(self, results: Iterable[NoticeResult]) -> None:
         """Record how sends ended (sent, given up, or attempts so far with the last error), in one transaction."""

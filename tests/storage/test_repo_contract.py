@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
+from monitord.alerting.outbox import OutboxEntry, SendResult
 from monitord.domain import (
     Alert,
     AlertKey,
@@ -412,3 +413,36 @@ def test_expiring_ends_a_silence_now_and_twice_changes_nothing(repo: Repository)
     assert repo.expire_silence("a", at(10, 30)) == active  # already over: unchanged
     assert repo.silences() == [active, pending]
     assert repo.expire_silence("nope", now) is None
+
+
+# notification log -----------------------------------------------------------------------------------
+
+
+def an_entry(key: str, group: str, created: datetime, receiver: str = "noc") -> OutboxEntry:
+    return OutboxEntry(key, receiver, "webhook", group, f'{{"key": "{key}"}}', created)
+
+
+def test_the_notification_log_is_written_once_marked_and_read_back(repo: Repository) -> None:
+    t0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+    first, repeat = an_entry("n1", "g1", t0), an_entry("n2", "g1", t0 + timedelta(hours=1))
+    repo.record_notices([first, repeat])
+    repo.record_notices([first])  # written again after a crash: still one row
+    assert [n.key for n in repo.unsent_notices()] == ["n1", "n2"]
+    repo.mark_notices([SendResult("n1", 1, sent_at=t0), SendResult("n2", 3, error="HTTP 503")])
+    [left] = repo.unsent_notices()
+    assert (left.key, left.attempts, left.last_error) == ("n2", 3, "HTTP 503")
+    assert repo.last_notices() == [("g1", repeat.payload)]  # what the group was last told
+
+
+def test_pruning_keeps_each_groups_latest_entry_and_what_is_unsent(repo: Repository) -> None:
+    t0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    entries = [an_entry("old-1", "g1", t0), an_entry("old-2", "g1", t0 + timedelta(hours=1)),
+               an_entry("old-only", "g2", t0), an_entry("old-unsent", "g3", t0),
+               an_entry("old-unsent-latest", "g3", t0 + timedelta(minutes=1)),
+               an_entry("new", "g4", t0 + timedelta(days=40)),
+               an_entry("old-other-receiver", "g1", t0, receiver="am")]
+    repo.record_notices(entries)
+    repo.mark_notices([SendResult(k, 1, sent_at=t0) for k in ("old-1", "old-2", "old-only", "new",
+                                                               "old-other-receiver")])
+    assert repo.prune_notices(t0 + timedelta(days=30)) == 1  # only old-1: sent, old, and not its group's latest
+    assert sorted(n.key for n in repo.notices()) == sorted(e.key for e in entries if e.key != "old-1")
