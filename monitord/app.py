@@ -715,6 +715,8 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
         gc.enable()
     stats = NotifyStats()
     notifiers = _notifiers(loaded, stats)
+    # What each group was last told: Alertmanager must keep hearing of the alerts still firing.
+    notifiers.remember((Notice.from_json(payload) for _, payload in repo.last_notices()), _receivers(loaded))
     outbox = Outbox(repo, notifiers, _receivers(loaded), clock, stats=stats)
     # Whatever was written and not sent before (a crash, a stop mid-send, the start-up's own catch-up).
     outbox.submit(repo.unsent_notices())

@@ -121,3 +121,18 @@ def test_resend_interval_and_takeover_after_reload(cluster: tuple[WebhookServer,
     assert asyncio.run(new.resend(now)) == 1
     assert asyncio.run(new.resend(now + timedelta(seconds=10))) == 0  # not due yet
     assert asyncio.run(new.resend(now + timedelta(seconds=30))) == 1
+
+
+def test_after_a_restart_the_log_keeps_alertmanager_hearing_of_what_still_fires(
+        cluster: tuple[WebhookServer, Alertmanager]) -> None:
+    hook, am = cluster
+    settings = AlertmanagerSettings((am.url,), resend_interval=timedelta(seconds=1))
+    receiver = ReceiverSettings("noc-oncall", (settings,))
+    now = datetime.now(UTC)
+    told = notice(alert(now - timedelta(minutes=10)), at=now - timedelta(minutes=10))  # sent before the restart
+    restarted = Notifiers(alerting(receiver))
+    assert asyncio.run(restarted.resend(now)) == 0  # nothing in memory after a restart
+    restarted.remember([told], {"noc-oncall": receiver})
+    assert asyncio.run(restarted.resend(now + timedelta(seconds=1))) == 1
+    [firing] = firing_at_webhook(hook, "firing")
+    assert firing["labels"]["alertname"] == "RestoreBreached"

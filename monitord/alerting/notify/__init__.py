@@ -10,10 +10,12 @@ the outcome in the ``NotifyStats`` the exporter reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitord.alerting.messages import OPERATOR_TZ, Messages
+from monitord.alerting.notice import Notice
 from monitord.alerting.notify.alertmanager import AlertmanagerNotifier
 from monitord.alerting.notify.base import (
     Notifier,
@@ -84,6 +86,18 @@ class Notifiers:
             if isinstance(found, AlertmanagerNotifier) and self._previous is not None:
                 found.adopt(self._previous.alertmanagers(receiver.name, found.settings.urls))
         return found
+
+    def remember(self, notices: Iterable[Notice], receivers: Mapping[str, ReceiverSettings]) -> None:
+        """Give the Alertmanager notifiers what each group was last told (the log, at start-up) to re-send."""
+        for notice in notices:
+            receiver = receivers.get(notice.delivers)
+            if receiver is None:
+                continue  # a receiver since removed from the config
+            for settings in receiver.notifiers:
+                if isinstance(settings, AlertmanagerSettings):
+                    notifier = self(receiver, settings)
+                    assert isinstance(notifier, AlertmanagerNotifier)
+                    notifier.remember(notice)
 
     def alertmanagers(self, receiver: str, urls: tuple[str, ...]) -> list[AlertmanagerNotifier]:
         """The Alertmanager notifiers built for ``receiver`` that post to ``urls``."""

@@ -18,8 +18,9 @@ counts when at least one accepted it.
 again every alert still firing with a fresh ``endsAt``, and every resolved one
 for ``RESOLVED_RETENTION`` (15 minutes, as Prometheus keeps resolved alerts),
 so an instance that was down or restarted learns both. What was sent lives in
-memory: after a restart, an alert is re-sent once the dispatcher notifies it
-again.
+memory; after a restart of monitord, ``remember`` takes each group's last notice
+from the notification log, so the re-sends go on and Alertmanager does not
+resolve by itself what is still firing.
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ class AlertmanagerNotifier:
 
     async def notify(self, notice: Notice) -> None:
         """Post the notice's alerts to every instance; ``NotifyError`` when none accepted them."""
+        batch = self._batch(notice)
+        now = self.clock()
+        await self._post([self._ends(s, now) for s in batch])
+        for s in batch:
+            self._sent[_fingerprint(s.alert)] = s
+
+    def remember(self, notice: Notice) -> None:
+        """Take a notice sent before a restart as sent, so that ``resend`` keeps its alerts alive."""
+        for s in self._batch(notice):
+            self._sent[_fingerprint(s.alert)] = s
+
+    def _batch(self, notice: Notice) -> list[_Sent]:
         message = self.setup.messages.render(notice)
         batch: list[_Sent] = []
         for i, (alert, summary, description) in enumerate(zip(notice.alerts, message.summaries,
@@ -103,10 +116,7 @@ class AlertmanagerNotifier:
             links = self.setup.messages.view(alert, notice.at, i).links
             resolved = alert.resolved_at or notice.at if alert.state is NoticeState.RESOLVED else None
             batch.append(_Sent(self.postable(alert, summary, description, links), resolved))
-        now = self.clock()
-        await self._post([self._ends(s, now) for s in batch])
-        for s in batch:
-            self._sent[_fingerprint(s.alert)] = s
+        return batch
 
     def adopt(self, others: list[AlertmanagerNotifier]) -> None:
         """Take over what ``others`` (the same cluster before a reload) sent, to keep re-sending it."""
