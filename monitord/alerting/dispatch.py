@@ -36,6 +36,8 @@ so the same inputs always give the same notices (and the same keys).
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -124,6 +126,10 @@ class Dispatcher:
         self.muter: Muter = muter or Muters()
         self.details = details
         self.groups: dict[str, Group] = {}
+        # (next_at, seq, group key) of every group with something to do: entries whose group is gone or
+        # has moved its next_at are stale and skipped, so finding what is due costs O(log groups), not a scan.
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
         self.log: dict[str, LogEntry] = dict(log or {})  # by group key: the notification log
 
     # inputs -----------------------------------------------------------------
@@ -144,6 +150,7 @@ class Dispatcher:
                 group = self.groups.get(key)
                 if group is None:
                     group = self.groups[key] = Group(key, route, labels, delivery, next_at=now + route.group_wait)
+                    self._schedule(group)
                 before = group.alerts.get(snap.id)
                 if before == snap:
                     continue
@@ -151,7 +158,9 @@ class Dispatcher:
                 if group.flushed_at is not None:
                     # A change to a group already notified follows one group_interval after its last flush.
                     at = max(now, group.flushed_at + route.group_interval)
-                    group.next_at = at if group.next_at is None else min(group.next_at, at)
+                    if group.next_at is None or at < group.next_at:
+                        group.next_at = at
+                        self._schedule(group)
 
     def remember(self, key: str, notice: Notice) -> None:
         """Take a notice sent (or written to be sent) before, as the group's last notice if it is the latest.
@@ -170,7 +179,10 @@ class Dispatcher:
     # queries ----------------------------------------------------------------
     def next_instant(self) -> datetime | None:
         """When the next group is due, or None."""
-        return min((g.next_at for g in self.groups.values() if g.next_at is not None), default=None)
+        heap = self._heap
+        while heap and not self._current(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def alerts(self) -> list[Snapshot]:
         """Every alert the groups hold (firing, and resolved not yet told)."""
@@ -182,7 +194,12 @@ class Dispatcher:
     def due(self, now: datetime) -> list[Due]:
         """Flush every group due by ``now``: the notices to send, in group-key order."""
         out: list[Due] = []
-        for key in sorted(k for k, g in self.groups.items() if g.next_at is not None and g.next_at <= now):
+        heap, keys = self._heap, set()
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._current(entry):
+                keys.add(entry[2])
+        for key in sorted(keys):
             notice = self._flush(self.groups[key], now)
             if notice is not None:
                 out.append(Due(key, notice))
@@ -227,7 +244,17 @@ class Dispatcher:
             group.next_at = entry.at + route.repeat_interval
         else:
             group.next_at = None
+        self._schedule(group)
         return notice
+
+    def _schedule(self, group: Group) -> None:
+        if group.next_at is not None:
+            heapq.heappush(self._heap, (group.next_at, next(self._seq), group.key))
+
+    def _current(self, entry: tuple[datetime, int, str]) -> bool:
+        """Whether a heap entry still says when its group is next due."""
+        group = self.groups.get(entry[2])
+        return group is not None and group.next_at == entry[0]
 
     def _notice(self, group: Group, firing: Mapping[AlertId, Snapshot], resolved: Mapping[AlertId, Snapshot],
                 at: datetime, repeat: bool, now: datetime) -> Notice:
