@@ -18,6 +18,7 @@ outbox sends again whatever was written and not sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -28,9 +29,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitord import api, exporter
 from monitord.alerting import messages
@@ -109,8 +111,23 @@ def load(config: Path | str) -> Loaded:
             problems.extend(exc.problems)
     if problems or policy is None or inventory is None:
         raise InputError(problems)
+    # The running daemon guesses Monday to Friday past the holiday calendar's coverage (and says so)
+    # rather than fail on a deadline that reaches into a year with no notice yet.
+    policy = dataclasses.replace(policy, calendar=dataclasses.replace(policy.calendar, guess_uncovered=True))
     router = Router(settings.alerting, inventory.customers.get) if settings.alerting else None
     return Loaded(settings, policy, inventory, router)
+
+
+CALENDAR_NOTICE = timedelta(days=60)
+"""How long before the holiday calendar's coverage ends the daemon starts warning about it."""
+
+
+def warn_calendar_coverage(policy: SlaPolicy, now: datetime) -> None:
+    """Log a warning when the working-day calendar ends within ``CALENDAR_NOTICE`` of ``now``."""
+    until = policy.calendar.covered_until
+    if now.astimezone(policy.tz).date() + CALENDAR_NOTICE > until:
+        log.warning("the holiday calendar covers working days until %s only: add %d to rules/calendar.yaml "
+                    "once the State Council publishes its holidays", until.isoformat(), until.year + 1)
 
 
 @dataclass(frozen=True)
@@ -234,6 +251,7 @@ class Daemon:
         self.silences = Silences(repo.silences(ended_after=now))  # the API's adds and expiries go here too
         self.muter = self._muter(loaded)
         self.reachability = Reachability()
+        warn_calendar_coverage(loaded.policy, now)
         self.state = State(loaded, stored_facts(loaded.inventory, repo), now, self.reachability)
         self.debouncer = Debouncer(loaded.settings.snmp.debounce_polls)
         for circuit, observations in self.state.facts.observations.items():
@@ -362,6 +380,7 @@ class Daemon:
         self.state = state
         self.debouncer.polls = loaded.settings.snmp.debounce_polls
         self.reload_ok, self.reload_errors = True, []
+        warn_calendar_coverage(loaded.policy, now)
         # The new tree regroups what is firing; the log and the resolutions not yet told carry over.
         before = self.dispatcher
         self.muter = self._muter(loaded)
@@ -602,7 +621,9 @@ class DaemonBackend:
             deliveries=self.notify_stats.snapshot() if self.notify_stats else {},
             now=now.timestamp(), engine_lag=lag, month=(lo.timestamp(), hi.timestamp()),
             targets={c.value: p.availability for c, p in policy.classes.items()}, circuits=circuits,
-            tickets=tickets, breaches=breaches, devices=devices, polls=daemon.polls.figures())
+            tickets=tickets, breaches=breaches, devices=devices, polls=daemon.polls.figures(),
+            calendar_until=_end_of_day(policy.calendar.covered_until, policy.tz),
+            calendar_guessed=tuple(sorted(policy.calendar.guessed)))
 
     def _rows(self, now: datetime) -> tuple[Month, list[exporter.CircuitRow], list[exporter.TicketRow]]:
         """The exporter's rows as of ``now``; a new state (a reload) gets a new view."""
@@ -686,6 +707,11 @@ def _fingerprint(path: Path | None) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
     except OSError:
         return ""
+
+
+def _end_of_day(day: date, tz: ZoneInfo) -> float:
+    """Seconds since the epoch of 24:00 local at the end of ``day``."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).timestamp()
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -9,11 +9,14 @@ cover a whole year the library does not know yet.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+log = logging.getLogger(__name__)
 
 
 class CalendarCoverageError(ValueError):
@@ -28,13 +31,30 @@ def _library_years() -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    """Working days in a time zone: the library's calendar plus local overrides."""
+    """Working days in a time zone: the library's calendar plus local overrides.
+
+    Past its coverage a question raises ``CalendarCoverageError`` (what the offline
+    evaluator and the reports want: no figure from a guess), unless
+    ``guess_uncovered``: then Monday to Friday are taken as the working days of an
+    uncovered year, loudly. The running daemon does so, since a deadline a few days
+    off must not stop it from taking events; ``guessed`` lists the years it guessed.
+    """
 
     tz: ZoneInfo
     extra_holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
     covered_years: frozenset[int] = frozenset()  # whole years defined by the override alone
     library_years: tuple[int, int] = field(default_factory=_library_years)
+    guess_uncovered: bool = False
+    guessed: set[int] = field(default_factory=set, compare=False, repr=False)
+
+    @property
+    def covered_until(self) -> date:
+        """The last day whose working-day status is known (library years, then whole override years)."""
+        year = self.library_years[1]
+        while year + 1 in self.covered_years:
+            year += 1
+        return date(year, 12, 31)
 
     def is_workday(self, day: date) -> bool:
         """Whether ``day`` is a working day; raises ``CalendarCoverageError`` past coverage."""
@@ -46,6 +66,13 @@ class WorkCalendar:
             return day.weekday() < 5
         first, last = self.library_years
         if not first <= day.year <= last:
+            if self.guess_uncovered:
+                if day.year not in self.guessed:
+                    self.guessed.add(day.year)
+                    log.error("working days of %d are not known: Monday to Friday are taken as working days "
+                              "until year %d is added to rules/calendar.yaml (its holidays and make-up working "
+                              "days from the State Council's notice)", day.year, day.year)
+                return day.weekday() < 5
             raise CalendarCoverageError(
                 f"{day.isoformat()} is outside the holiday calendar's coverage ({first}-{last}); "
                 f"add year {day.year} to rules/calendar.yaml (its holidays and make-up working days)"

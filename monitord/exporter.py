@@ -158,6 +158,8 @@ class Snapshot:
     breaches: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (deadline kind, sla_class) -> breaches
     devices: Mapping[str, bool] = field(default_factory=dict)  # device -> reachable at its last poll
     polls: PollFigures = field(default_factory=PollFigures)
+    calendar_until: float | None = None  # epoch seconds: the end of the last day the holiday calendar knows
+    calendar_guessed: tuple[int, ...] = ()  # years whose working days were taken as Monday to Friday
 
 
 # -- the state view: rows kept between scrapes ------------------------------------------------
@@ -335,6 +337,12 @@ def families(s: Snapshot) -> list[Family]:
                "(0 when nothing due is waiting).", rows=[((), s.engine_lag)]),
         _counter("monitord_events_ingested_total", "Events stored through the HTTP API since the daemon started.",
                  rows=[((), s.events_total)]),
+        _gauge("monitord_calendar_coverage_end_timestamp_seconds",
+               "The end of the last day whose working days the holiday calendar knows (add the next year "
+               "to rules/calendar.yaml before it).",
+               rows=[((), s.calendar_until)] if s.calendar_until is not None else []),
+        _gauge("monitord_calendar_guessed_year", "Years whose working days the daemon took as Monday to Friday "
+               "(past the calendar's coverage; always 1).", ("year",), [((str(y),), 1) for y in s.calendar_guessed]),
     ]
     out += _ticket_families(s)
     out += _circuit_families(s)

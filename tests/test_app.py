@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitord.app import Daemon, load
+from monitord.calendar import WorkCalendar
 from monitord.domain import AlertState, TicketEvent, TicketEventType, TicketSource
 from monitord.scheduler import Timer
 from monitord.storage.repo import Repository
@@ -172,3 +173,16 @@ def test_a_proactive_notice_of_a_fault_in_a_protection_period_is_marked_protecte
     assert daemon.ingest([ticket], at(0)).new == 1
     [notice] = [a for a in daemon.firing() if a.name == "ProactiveNotice"]
     assert notice.labels["protection"] == "广交会" and notice.labels["severity"] == "info"
+
+
+def test_a_report_limit_reaching_past_the_holiday_calendar_is_guessed_not_a_failure(config: Path):
+    last = WorkCalendar(TZ).library_years[1]  # the last year the installed calendar library knows
+    restored = datetime(last, 12, 31, 20, 0, tzinfo=TZ)
+    daemon = start(config, restored)
+    events = [report("T-NYE", restored - timedelta(minutes=30)),
+              TicketEvent(restored, TicketEventType.RESTORED, "T-NYE", AAA)]
+    assert daemon.ingest(events, restored).new == 2  # taken, although its report limit runs into next year
+    [report_clock] = [c for c in daemon.state.planner.clocks("T-NYE") if c.deadline.kind.value == "report"]
+    first_weekday = next(date(last + 1, 1, d) for d in range(1, 8) if date(last + 1, 1, d).weekday() < 5)
+    assert report_clock.deadline.due == datetime.combine(first_weekday + timedelta(days=1), time(0), TZ)
+    assert daemon.loaded.policy.calendar.guessed == {last + 1}

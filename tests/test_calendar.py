@@ -1,4 +1,4 @@
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,3 +57,18 @@ def test_single_override_day_in_uncovered_year():
     assert cal.is_workday(date(2028, 1, 3))
     with pytest.raises(CalendarCoverageError):
         cal.is_workday(date(2028, 1, 4))
+
+
+def test_past_its_coverage_the_calendar_refuses_unless_told_to_guess_weekdays():
+    last = WorkCalendar(TZ).library_years[1]
+    assert WorkCalendar(TZ).covered_until == date(last, 12, 31)
+    assert WorkCalendar(TZ, covered_years=frozenset({last + 1})).covered_until == date(last + 1, 12, 31)
+    restored = datetime(last, 12, 31, 20, 0, tzinfo=TZ)
+    with pytest.raises(CalendarCoverageError):
+        WorkCalendar(TZ).end_of_working_day(restored, 1)
+    guessing = WorkCalendar(TZ, guess_uncovered=True)
+    first_weekday = next(date(last + 1, 1, d) for d in range(1, 8) if date(last + 1, 1, d).weekday() < 5)
+    # The 1st working day after Dec 31 is taken as the first Monday-to-Friday day of January: due at its end.
+    assert guessing.end_of_working_day(restored, 1) == datetime.combine(first_weekday + timedelta(days=1), time(0),
+                                                                        TZ)
+    assert guessing.guessed == {last + 1}
