@@ -42,7 +42,7 @@ from monitord.alerting.notice import Notice
 from monitord.alerting.notify import Notifiers, NotifyStats
 from monitord.alerting.notify import http as notify_http
 from monitord.alerting.outbox import Outbox, OutboxEntry, entries
-from monitord.alerting.route import Router
+from monitord.alerting.route import Router, route_labels
 from monitord.config import Settings, load_settings
 from monitord.config.alerting import AlertingSettings, ReceiverSettings, RouteSettings
 from monitord.domain import (
@@ -433,7 +433,7 @@ class Daemon:
         ``_persist`` then keeps the inhibitor told of every alert that fires or resolves.
         """
         alerting = loaded.settings.alerting
-        firing = [{**dict(labels), "alertname": name} for (name, labels, _), resolved in self._stored.items()
+        firing = [route_labels(AlertKey(name, labels)) for (name, labels, _), resolved in self._stored.items()
                   if resolved is None]
         self.inhibitor = Inhibitor(alerting.inhibit_rules if alerting else (), firing)
         return Muters(MaintenanceMuter(loaded.inventory, loaded.policy.tz), self.silences, self.inhibitor)
@@ -480,7 +480,7 @@ class Daemon:
                 continue  # fired before a restart; only its resolution could be new
             self.notices.append(tr)
             new.append(alert)
-            labels = {**dict(alert.key.labels), "alertname": alert.name}
+            labels = route_labels(alert.key)
             # Every alert that resolves here was counted firing: stored so at start-up, or fired since.
             (self.inhibitor.fired if tr.new is AlertState.FIRING else self.inhibitor.resolved)(labels)
             when = tr.at.astimezone(self.loaded.policy.tz).isoformat() if tr.at else "?"

@@ -47,7 +47,7 @@ from typing import NamedTuple
 from monitord.alerting.mute import Muter, Muters
 from monitord.alerting.notice import Notice, NoticeAlert, NoticeState
 from monitord.alerting.receivers import Delivery
-from monitord.alerting.route import Route, Router
+from monitord.alerting.route import Route, Router, route_labels
 from monitord.domain import Alert, Labels
 
 Details = Callable[[str, Mapping[str, str], datetime, datetime], Mapping[str, str]]
@@ -143,7 +143,7 @@ class Dispatcher:
                     continue
                 alert = Snapshot.of(alert)
             snap = alert
-            routed = {**dict(snap.id.labels), "alertname": snap.id.name}
+            routed = route_labels(snap.id)
             for route, delivery in self.router.deliveries(routed):
                 labels = route.group_labels(routed)
                 key = group_key(route, labels)
@@ -212,8 +212,7 @@ class Dispatcher:
         resolved: dict[AlertId, Snapshot] = {}
         muted = False
         for ident, snap in group.alerts.items():
-            # Muters see the labels an alert is routed on: its own and its name.
-            if self.muter.mutes({**dict(ident.labels), "alertname": ident.name}, now) is not None:
+            if self.muter.mutes(route_labels(ident), now) is not None:
                 muted = True
             elif snap.resolved_at is not None:
                 resolved[ident] = snap

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import Protocol
 
 from monitord.alerting.receivers import CustomerLookup, Delivery, resolve
 from monitord.config.alerting import (
@@ -55,11 +56,21 @@ from monitord.config.alerting import (
     AlertingSettings,
     RouteSettings,
 )
-from monitord.domain import AlertKey
+from monitord.domain import Labels
 
 
-def route_labels(key: AlertKey) -> dict[str, str]:
-    """The labels an alert is routed on: its own plus ``alertname``."""
+class Named(Protocol):
+    """An alert's identity as far as routing goes: ``AlertKey``, or the dispatcher's ``AlertId``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> Labels: ...
+
+
+def route_labels(key: Named) -> dict[str, str]:
+    """The labels an alert is routed, grouped and muted on: its own plus ``alertname``."""
     return {**dict(key.labels), "alertname": key.name}
 
 
