@@ -322,14 +322,9 @@ class _Api:
 
     async def post_events(self, request: Request) -> Response:
         """POST /api/v1/events: validate every event, then store all of them or none."""
-        try:
-            raw = await self._body(request)
-        except _BodyTooLarge:
-            return _errors(413, {"message": f"the request body is larger than {self.settings.max_body} bytes"})
-        try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and undecodable bytes are ValueErrors
-            return _errors(400, {"message": f"the body is not valid JSON: {exc}"})
+        doc = await self._json(request)
+        if isinstance(doc, Response):
+            return doc
         objects = doc if isinstance(doc, list) else [doc]
         events: list[Event] = []
         problems: list[dict[str, Any]] = []
@@ -346,6 +341,17 @@ class _Api:
             return _errors(400, *({"index": i, "message": m} for i, m in exc.problems))
         body = {"received": len(events), "new": result.new, "duplicates": result.duplicates}
         return JSONResponse(body, status_code=201 if result.new else 200)
+
+    async def _json(self, request: Request) -> Any:
+        """The request body parsed as JSON, or the 413 / 400 response refusing it."""
+        try:
+            raw = await self._body(request)
+        except _BodyTooLarge:
+            return _errors(413, {"message": f"the request body is larger than {self.settings.max_body} bytes"})
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and undecodable bytes are ValueErrors
+            return _errors(400, {"message": f"the body is not valid JSON: {exc}"})
 
     async def _body(self, request: Request) -> bytes:
         """The request body, refused as soon as it is known to pass ``max_body``."""
@@ -381,14 +387,9 @@ class _Api:
 
     async def post_silence(self, request: Request) -> Response:
         """POST /api/v1/silences: a new silence; 400 naming each bad field."""
-        try:
-            raw = await self._body(request)
-        except _BodyTooLarge:
-            return _errors(413, {"message": f"the request body is larger than {self.settings.max_body} bytes"})
-        try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            return _errors(400, {"message": f"the body is not valid JSON: {exc}"})
+        doc = await self._json(request)
+        if isinstance(doc, Response):
+            return doc
         parsed = parse_silence(doc)
         if isinstance(parsed, list):
             return _errors(400, *({"message": m, **({"field": f} if f else {})} for f, m in parsed))
