@@ -1,8 +1,10 @@
-"""Shared fixtures: the repository root and the shipped rules."""
+"""Shared fixtures and helpers: the repository root, the shipped rules, and what a test needs installed."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,20 @@ def expectations(path: Path) -> list[tuple[int, str, str]]:
         if m:
             out.append((int(m.group(1)), m.group(2).strip(), m.group(3).strip()))
     return out
+
+
+def need(what: str, found: bool) -> None:
+    """Skip the test when ``what`` is missing, but fail under CI, where ``.ci/run`` installs everything."""
+    if found:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing (CI must have it: see .ci/)")
+    pytest.skip(f"{what} is missing")
+
+
+def program(name: str, install: str) -> str:
+    """The path of an installed program, as ``need`` decides when it is missing; ``install`` says how."""
+    found = shutil.which(name)
+    need(f"{name} ({install})", found is not None)
+    assert found is not None
+    return found

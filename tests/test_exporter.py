@@ -4,7 +4,6 @@ changed, the month turning, reloads, the two writers agreeing, and rendering off
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import threading
@@ -24,7 +23,7 @@ from monitord.scheduler import Timer
 from monitord.sdnotify import Notifier
 from monitord.sources.snmp import DevicePoll, InterfaceStatus, SnmpTarget
 from monitord.storage.repo import Repository
-from tests.conftest import ROOT
+from tests.conftest import ROOT, program
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 10, 12, 10, 0, tzinfo=TZ)
@@ -308,13 +307,8 @@ def test_rendering_runs_in_a_worker_thread_while_the_loop_goes_on(config: Path, 
 
 
 def promtool() -> str:
-    """The promtool binary; skipped when missing, except under CI."""
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: run .ci/prometheus.sh")
-        pytest.skip("promtool is not installed (.ci/prometheus.sh installs it)")
-    return found
+    """The promtool binary (skipped when missing, except under CI)."""
+    return program("promtool", ".ci/prometheus.sh installs it")
 
 
 def test_promtool_accepts_the_exposition(config: Path, clock: Clock):

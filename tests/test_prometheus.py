@@ -19,7 +19,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, program
 
 EXPORTERS = ROOT / "exporters"
 PROMETHEUS_YML = EXPORTERS / "prometheus/prometheus.yml"
@@ -67,13 +66,8 @@ GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__interval": "5s", "$__range":
 
 
 def binary(name: str) -> str:
-    """The path of a Prometheus binary; skipped when missing, except under CI."""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: run .ci/prometheus.sh")
-        pytest.skip(f"{name} is not installed (.ci/prometheus.sh installs Debian's prometheus)")
-    return found
+    """The path of a Prometheus binary (skipped when missing, except under CI)."""
+    return program(name, ".ci/prometheus.sh installs Debian's prometheus")
 
 
 def run(*argv: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import program
+
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "monitord.service"
 SHIPPED_EXEC_START = "ExecStart=/usr/local/bin/monitord run --config /etc/monitord/monitord.yaml"
@@ -28,13 +30,8 @@ MAX_EXPOSURE = 2.0
 
 
 def _systemd_analyze() -> str:
-    """The systemd-analyze path; skips the test when it is missing outside CI, fails under CI."""
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("systemd-analyze is missing under CI; run .ci/systemd.sh")
-        pytest.skip("systemd-analyze not installed (run .ci/systemd.sh); required under CI")
-    return path
+    """The systemd-analyze path (skipped when missing, except under CI)."""
+    return program("systemd-analyze", "run .ci/systemd.sh")
 
 
 def _monitord() -> str:

@@ -11,7 +11,7 @@ what it receives::
     with Alertmanager(tmp_path, webhook_url=hook.url) as am:   # the Debian binary, routing to the hook
         ...                                    # am.url
 
-``need(what, found)`` skips a test when a server or binary is missing, unless
+``need(what, found)`` (tests/conftest.py) skips a test when a server or binary is missing, unless
 the environment says ``CI``: there a missing part fails the test.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -37,20 +36,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from monitord.config.alerting import SmtpSettings
+from tests.conftest import need
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
-
-
-def need(what: str, found: bool) -> None:
-    """Skip (no ``CI`` in the environment) or fail (under CI) when ``what`` is missing."""
-    if found:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing (CI must have it: see .ci/)")
-    pytest.skip(f"{what} is missing")
 
 
 def free_port() -> int:
