@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert, make_url
+from sqlalchemy import Engine, create_engine, insert, make_url
 from sqlalchemy.pool import NullPool
 
 from monitord.app import Daemon, DaemonBackend, load
@@ -31,6 +31,7 @@ from monitord.scheduler import TIMER_JOB, TicketDbPolls, Timer
 from monitord.sdnotify import Notifier
 from monitord.storage.repo import Repository
 from tests.conftest import ROOT, TESTDATA
+from tests.sources.ticketdb import tt_events_table
 from tests.storage.conftest import pg_turn
 
 TABLE = "ext_tt_daemon_test"
@@ -38,18 +39,8 @@ SOURCE = "tt-main"
 AAA = "GZ-SDH-000123"  # demo inventory: AAA, 60-minute restoration limit, 15-minute dispatch limit
 SH = timedelta(hours=8)
 
-meta = MetaData()
-tt_events = Table(
-    TABLE,
-    meta,
-    Column("id", Integer, primary_key=True),
-    Column("ticket_no", String(32)),
-    Column("step", String(32)),
-    Column("step_time", String(40)),
-    Column("circuit_code", String(32)),
-    Column("channel", String(32)),
-    Column("updated_at", DateTime, nullable=False),
-)
+tt_events = tt_events_table(TABLE)
+meta = tt_events.metadata
 
 SECTION = f"""
 ticket_databases:

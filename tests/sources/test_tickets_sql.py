@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.pool import NullPool
 
 from monitord.config.ticket_db import RowField, TicketDbSettings, ticket_db_settings
@@ -25,25 +25,14 @@ from monitord.domain import TicketEventType, TicketSource
 from monitord.sources.tickets_sql import MalformedRow, SqlTicketSource, TicketDbError, Watermark
 from monitord.yamldoc import Problems, Section
 from tests.conftest import TESTDATA, expectations
+from tests.sources.ticketdb import tt_events_table
 from tests.storage.conftest import pg_turn
 
 SETTINGS_DIR = TESTDATA / "ticketdb" / "settings"
 TABLE = "ext_tt_events_test"
 
-meta = MetaData()
-# The operator's schema as a legacy system might have it: step times as text, a real updated_at.
-tt_events = Table(
-    TABLE,
-    meta,
-    Column("id", Integer, primary_key=True),
-    Column("ticket_no", String(32)),
-    Column("step", String(32)),
-    Column("step_time", String(40)),
-    Column("circuit_code", String(32)),
-    Column("channel", String(32)),
-    Column("note", String(200)),
-    Column("updated_at", DateTime, nullable=False),
-)
+tt_events = tt_events_table(TABLE)
+meta = tt_events.metadata
 
 T0 = datetime(2026, 3, 2, 9, 0)  # naive, as their database holds it (Asia/Shanghai)
 SH = timedelta(hours=8)
