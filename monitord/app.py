@@ -201,6 +201,11 @@ class State:
         return AlertPlan({AlertKey(PROACTIVE_NOTICE, labels): [(t.reported, min(ends) if ends else None)]})
 
 
+def last_told(repo: Repository) -> list[tuple[str, Notice]]:
+    """Each group's key with the last notice written for it: what its receiver was last told."""
+    return [(key, Notice.from_json(payload)) for key, payload in repo.last_notices()]
+
+
 def stored_facts(inventory: Inventory, repo: Repository) -> Facts:
     """Every stored event folded into facts for ``inventory``."""
     facts = Facts(inventory)
@@ -242,7 +247,8 @@ class Daemon:
     the running daemon); until one is set they are kept in ``outgoing``.
     """
 
-    def __init__(self, loaded: Loaded, repo: Repository, now: datetime) -> None:
+    def __init__(self, loaded: Loaded, repo: Repository, now: datetime,
+                 told: Sequence[tuple[str, Notice]] | None = None) -> None:
         self.repo = repo
         self.outgoing: list[OutboxEntry] = []
         self.send: Callable[[list[OutboxEntry]], None] = self.outgoing.extend
@@ -267,8 +273,9 @@ class Daemon:
             (name, dict(labels).get("sla_class", "")) for name, labels, _ in self._stored)
         self.notices: list[Transition] = []  # new transitions, for the alerting layer to send
         self.dispatcher = self._dispatcher(loaded.router)
-        for key, payload in repo.last_notices():  # what each group was last told, so nothing repeats early
-            self.dispatcher.remember(key, Notice.from_json(payload))
+        # What each group was last told (``told``, or read from the log), so nothing repeats early.
+        for key, notice in told if told is not None else last_told(repo):
+            self.dispatcher.remember(key, notice)
         self.dispatcher.take(self.state.engine.firing(), now)  # fired before a restart: grouped, not re-told
         self._persist(self.state.startup, now)
 
@@ -735,14 +742,15 @@ async def run(config: Path, env: Mapping[str, str], clock: Callable[[], datetime
     notifier = Notifier(env)
     gc.disable()  # the cold start builds millions of long-lived objects and no cyclic garbage
     try:
-        daemon = Daemon(loaded, repo, clock())
+        told = last_told(repo)
+        daemon = Daemon(loaded, repo, clock(), told)
     finally:
         gc.freeze()  # later collections leave the cold start's objects alone (a full pass took ~170 ms)
         gc.enable()
     stats = NotifyStats()
     notifiers = _notifiers(loaded, stats)
     # What each group was last told: Alertmanager must keep hearing of the alerts still firing.
-    notifiers.remember((Notice.from_json(payload) for _, payload in repo.last_notices()), _receivers(loaded))
+    notifiers.remember((notice for _, notice in told), _receivers(loaded))
     outbox = Outbox(repo, notifiers, _receivers(loaded), clock, stats=stats)
     # Whatever was written and not sent before (a crash, a stop mid-send, the start-up's own catch-up).
     outbox.submit(repo.unsent_notices())
