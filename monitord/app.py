@@ -659,8 +659,7 @@ class DaemonBackend:
         try:
             report = monthly_report(state.loaded.policy, state.planner, m, now, customers or None)
         except ReportError as exc:
-            raise api.ReportRejected("customer" if customers and "customer" in str(exc) else "month",
-                                     str(exc)) from None
+            raise api.ReportRejected(exc.about, str(exc)) from None
         return render.monthly(report, fmt, lang)
 
     def fault_report(self, ticket: str, fmt: str, lang: str) -> tuple[str, str] | None:

@@ -37,7 +37,14 @@ from monitord.yamldoc import Limit
 
 
 class ReportError(ValueError):
-    """A report that cannot be made: a month not begun at the instant, an unknown customer."""
+    """A report that cannot be made: a month not begun at the instant, an unknown customer.
+
+    ``about`` names what is wrong (``month`` or ``customer``), as a caller's parameter would.
+    """
+
+    def __init__(self, about: str, message: str) -> None:
+        super().__init__(message)
+        self.about = about
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +171,11 @@ def monthly_report(
     inv = planner.facts.inventory
     start, end = month.bounds(policy.tz)
     if at <= start:
-        raise ReportError(f"month {month} has not begun at {at.isoformat()}")
+        raise ReportError("month", f"month {month} has not begun at {at.isoformat()}")
     if customers is not None:
         unknown = sorted(set(customers) - inv.customers.keys())
         if unknown:
-            raise ReportError(f"unknown customer(s): {', '.join(unknown)}")
+            raise ReportError("customer", f"unknown customer(s): {', '.join(unknown)}")
     wanted = None if customers is None else set(customers)
     by_customer: dict[str, list[Circuit]] = defaultdict(list)
     for c in inv.circuits.values():
